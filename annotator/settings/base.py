@@ -1,0 +1,203 @@
+"""Settings for local use. Every value can be overridden from the environment.
+
+| variable           | default                                        |
+|--------------------|------------------------------------------------|
+| DATABASE_URL       | sqlite:///<repo>/var/arbor.sqlite3             |
+| CELERY_BROKER_URL  | filesystem:// (folders under <repo>/var/broker) |
+| SECRET_KEY         | an insecure development key                    |
+| MEDIA_ROOT         | <repo>/var/media                               |
+| ALLOWED_HOSTS      | localhost,127.0.0.1                            |
+| DEBUG              | true                                           |
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from annotator.settings.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("ARBOR_VAR_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env_str("SECRET_KEY", "django-insecure-local-development-only")
+DEBUG = env_bool("DEBUG", True)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "annotator",
+    "learning",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "annotator.urls"
+WSGI_APPLICATION = "annotator.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'arbor.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo runs a web server and a worker on one SQLite file: WAL lets readers go on
+    # while one writes, and IMMEDIATE transactions queue writers instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Item images are served only through the scoped API, never from a public MEDIA_URL.
+MEDIA_URL = None
+
+# Uploads: a zip of images may be large; Django spools anything past 2.5 MB to disk.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+ARBOR_MAX_UPLOAD_BYTES = env_int("ARBOR_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# Largest image accepted, checked from the header before any decoding.
+ARBOR_MAX_IMAGE_PIXELS = env_int("ARBOR_MAX_IMAGE_PIXELS", 50_000_000)
+ARBOR_LEASE_SECONDS = env_int("ARBOR_LEASE_SECONDS", 600)
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes a missing login a 401, not a 403.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "annotator.api.errors.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Arbor API",
+    "DESCRIPTION": "Hierarchy-aware image annotation and active learning.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a "state". Imports, exports and training runs share one set
+    # of job states; the others are named after their model.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "annotator.models.ImportJob.State",
+        "ItemStateEnum": "annotator.models.Item.State",
+        "LabelIssueStateEnum": "learning.models.LabelIssue.State",
+    },
+}
+
+# Celery. The default broker needs no server: kombu's filesystem transport exchanges
+# messages through two folders, which is enough for the demo's single worker.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+_broker_folder = VAR_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(_broker_folder / "out"),
+        "data_folder_out": str(_broker_folder / "out"),
+        "processed_folder": str(_broker_folder / "processed"),
+        "control_folder": str(_broker_folder / "control"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {}
+)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 30 * 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 35 * 60)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Training has its own queue so that a GPU worker can take it alone.
+CELERY_TASK_ROUTES = {"learning.tasks.training_run": {"queue": "training"}}
+CELERY_BEAT_SCHEDULE = {
+    "training-periodic": {
+        "task": "learning.tasks.training_periodic",
+        "schedule": env_int("ARBOR_TRAINING_PERIOD_SECONDS", 300),
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# The loop. Retrain after `retrain_every` new answers (a project setting) when on.
+ARBOR_AUTO_RETRAIN = env_bool("ARBOR_AUTO_RETRAIN", True)
+ARBOR_ARCHITECTURE = env_str("ARBOR_ARCHITECTURE", "patch-kmeans")
+ARBOR_CENTROIDS = env_int("ARBOR_CENTROIDS", 400)
+ARBOR_TRAINING_HEARTBEAT_SECONDS = env_int("ARBOR_TRAINING_HEARTBEAT_SECONDS", 10)
+# A running run whose heartbeat is older than this lost its worker.
+ARBOR_TRAINING_STALE_SECONDS = env_int("ARBOR_TRAINING_STALE_SECONDS", 120)
+ARBOR_LABEL_REVIEW_MIN_LABELS = env_int("ARBOR_LABEL_REVIEW_MIN_LABELS", 50)
+# Probabilities are calibrated on the shadow sample once it has this many labels.
+ARBOR_CALIBRATION_MIN_LABELS = env_int("ARBOR_CALIBRATION_MIN_LABELS", 20)
+# Label review trusts a level's out-of-sample predictions only from this accuracy on.
+ARBOR_LABEL_REVIEW_MIN_ACCURACY = float(env_str("ARBOR_LABEL_REVIEW_MIN_ACCURACY", "0.6"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

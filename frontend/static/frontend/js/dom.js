@@ -1,0 +1,34 @@
+// DOM helpers. Text always goes in through textContent: user data is never parsed as HTML.
+
+/** el("td", {class: "num"}, "12", child) -> an element with attributes and children. */
+export function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      element.addEventListener(name.slice(2), value);
+    } else {
+      element.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+/** The JSON a page's template put in with json_script. */
+export function pageData() {
+  return JSON.parse(document.getElementById("page-data").textContent);
+}
+
+export function percent(value, digits = 0) {
+  return value === null || value === undefined ? "–" : `${(value * 100).toFixed(digits)}%`;
+}
+
+/** Show a message in a live region so screen readers hear it too. */
+export function say(element, text, kind = "") {
+  element.textContent = text;
+  element.dataset.kind = kind;
+}

@@ -1,0 +1,538 @@
+"""One round of the loop for a project: rows in, the pure core's maths, rows out.
+
+Train the head on human labels (the shadow and audit samples held out), score every
+item, measure the model on the shadow sample and the gold set, select the next batch,
+and write predictions, routing modes and queue priorities. The core never sees Django.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotator.models import Annotation, Item, Project, Taxonomy, TaxonomyNode
+from learning.core import cascade
+from learning.core.calibration import head_calibrate, temperature_fit
+from learning.core.data import decode_images
+from learning.core.networks import LeafClassifier, build_network
+from learning.core.propagation import pca_axes
+from learning.core.scoring import PoolScores, score_embeddings
+from learning.core.strategies import PoolState, route, select
+from learning.core.taxonomy import Taxonomy as CoreTaxonomy
+from learning.core.training import HeadConfig, save_checkpoint, train_head
+from learning.models import ModelVersion, Prediction, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SIZE = 32
+# Queue priorities: the shadow sample first (it measures every model), then the audit
+# sample (it unlocks auto-accept), then the selected batch, then the rest by uncertainty.
+SHADOW_PRIORITY, AUDIT_PRIORITY, BATCH_PRIORITY = 4.0, 3.0, 2.0
+AUDIT_CONFIDENCE_FLOOR = 0.5
+
+
+@dataclass
+class ProjectTaxonomy:
+    """The project's current taxonomy as the core sees it, and the way back to rows."""
+
+    taxonomy: Taxonomy
+    core: CoreTaxonomy
+    nodes: list[TaxonomyNode]  # by core node index
+
+    @classmethod
+    def load(cls, taxonomy: Taxonomy) -> "ProjectTaxonomy":
+        by_parent: dict[int | None, list[TaxonomyNode]] = {}
+        for node in taxonomy.nodes.order_by("position", "id"):
+            by_parent.setdefault(node.parent_id, []).append(node)
+        leaf_paths: list[str] = []
+
+        def walk(parent_id: int | None) -> None:
+            for node in by_parent.get(parent_id, []):
+                if node.is_leaf:
+                    leaf_paths.append(node.path)
+                walk(node.pk)
+
+        walk(None)
+        core = CoreTaxonomy.from_leaf_paths(leaf_paths, levels=taxonomy.levels or None)
+        by_path = {node.path: node for nodes in by_parent.values() for node in nodes}
+        return cls(taxonomy, core, [by_path[node.path] for node in core.nodes])
+
+    def core_index(self, node: TaxonomyNode) -> int:
+        return self.core.node_index(node.path)
+
+
+def _project_folder(project: Project) -> Path:
+    folder = Path(settings.MEDIA_ROOT) / "learning" / f"project-{project.pk}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    temporary = path.with_name(f".{path.name}.tmp.npy")
+    np.save(temporary, array)
+    temporary.replace(path)
+
+
+def _cached_rows(project: Project, name: str, item_ids: np.ndarray, compute) -> np.ndarray:
+    """Rows for ``item_ids`` from a per-project cache, computing only the missing ones."""
+    folder = _project_folder(project)
+    ids_file, rows_file = folder / f"{name}-ids.npy", folder / f"{name}.npy"
+    if ids_file.exists() and rows_file.exists():
+        cached_ids, cached = np.load(ids_file), np.load(rows_file)
+    else:
+        cached_ids, cached = np.zeros(0, dtype=np.int64), None
+    missing = np.setdiff1d(item_ids, cached_ids)
+    if len(missing):
+        fresh = compute(missing)
+        cached_ids = np.concatenate([cached_ids, missing])
+        cached = fresh if cached is None else np.concatenate([cached, fresh])
+        _save_array(rows_file, cached)
+        _save_array(ids_file, cached_ids)
+    position = {item_id: row for row, item_id in enumerate(cached_ids.tolist())}
+    return cached[[position[item_id] for item_id in item_ids.tolist()]]
+
+
+def pool_images(project: Project, item_ids: np.ndarray) -> np.ndarray:
+    """Decoded uint8 images, decoded once per item and kept on disk."""
+
+    def decode(missing: np.ndarray) -> np.ndarray:
+        names = dict(Item.objects.filter(pk__in=missing.tolist()).values_list("pk", "image"))
+        paths = [Path(settings.MEDIA_ROOT) / names[item_id] for item_id in missing.tolist()]
+        return decode_images(paths, IMAGE_SIZE)
+
+    return _cached_rows(project, f"images-{IMAGE_SIZE}", item_ids, decode)
+
+
+def pool_embeddings(
+    project: Project, item_ids: np.ndarray, num_leaves: int
+) -> tuple[np.ndarray, LeafClassifier]:
+    """Backbone embeddings; the unsupervised backbone is fitted once on the pool."""
+    folder = _project_folder(project)
+    backbone_file = folder / "backbone.pt"
+    network = build_network(
+        settings.ARBOR_ARCHITECTURE, num_leaves, centroids=settings.ARBOR_CENTROIDS
+    )
+    if backbone_file.exists():
+        network.backbone.load_state_dict(torch.load(backbone_file, weights_only=True))
+    elif hasattr(network.backbone, "fit"):
+        network.backbone.fit(pool_images(project, item_ids))
+        torch.save(network.backbone.state_dict(), backbone_file)
+
+    def embed(missing: np.ndarray) -> np.ndarray:
+        images = pool_images(project, missing)
+        with torch.inference_mode():
+            batches = [
+                network.embed(torch.from_numpy(images[i : i + 1024]).permute(0, 3, 1, 2).float())
+                for i in range(0, len(images), 1024)
+            ]
+        return torch.cat(batches).numpy()
+
+    embeddings = _cached_rows(project, "embeddings", item_ids, embed)
+    return embeddings, network
+
+
+@dataclass
+class RoundResult:
+    model_version: ModelVersion
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _human_labels(project: Project) -> dict[int, int]:
+    """The latest human answer of each item: item id -> node id."""
+    rows = (
+        Annotation.objects.filter(project=project)
+        .exclude(source=Annotation.Source.AUTO)
+        .order_by("item_id", "created_at", "id")
+        .values_list("item_id", "node_id")
+    )
+    return dict(rows)
+
+
+def _sample_draw(project: Project, candidates: np.ndarray, size: int, sample: str) -> np.ndarray:
+    rng = np.random.default_rng(project.pk)
+    chosen = rng.choice(candidates, size=min(size, len(candidates)), replace=False)
+    Item.objects.filter(pk__in=chosen.tolist()).update(sample=sample)
+    return chosen
+
+
+def round_run(*, run: TrainingRun) -> RoundResult:
+    project = run.project
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    taxonomy = ProjectTaxonomy.load(project.taxonomies.order_by("-version").first())
+    core = taxonomy.core
+    items = list(
+        Item.objects.filter(project=project)
+        .order_by("id")
+        .values_list("id", "state", "sample", "ground_truth_id")
+    )
+    item_ids = np.array([row[0] for row in items], dtype=np.int64)
+    state = np.array([row[1] for row in items], dtype=object)
+    # object, not a fixed-width string dtype: "" would truncate "shadow" to "s"
+    sample = np.array([row[2] for row in items], dtype=object)
+    gold = np.array([row[3] or 0 for row in items], dtype=np.int64)
+    if not (sample == Item.Sample.SHADOW).any() and project.shadow_size:
+        unlabeled_ids = item_ids[state == Item.State.UNLABELED]
+        shadow = _sample_draw(project, unlabeled_ids, project.shadow_size, Item.Sample.SHADOW)
+        sample[np.isin(item_ids, shadow)] = Item.Sample.SHADOW
+
+    embeddings, network = pool_embeddings(project, item_ids, core.num_leaves)
+    timings["features_s"] = time.perf_counter() - started
+
+    node_by_id = {node.pk: node for node in taxonomy.nodes}
+    answers = _human_labels(project)
+    label = np.full(len(items), -1, dtype=np.int64)
+    for row, item_id in enumerate(item_ids.tolist()):
+        node = node_by_id.get(answers.get(item_id))
+        if node is not None:  # answers on another taxonomy version are left out
+            label[row] = taxonomy.core_index(node)
+    held_out = np.isin(sample, [Item.Sample.SHADOW, Item.Sample.AUDIT])
+    train = (label >= 0) & ~held_out
+    unlabeled = state == Item.State.UNLABELED
+    pool = unlabeled & ~held_out
+
+    started = time.perf_counter()
+    head = train_head(embeddings[train], label[train], core, embeddings[pool], HeadConfig())
+    temperature = _temperature(core, head, embeddings, label, sample)
+    network.head = head_calibrate(head, temperature)
+    timings["train_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    scores = score_embeddings(head, embeddings, core)
+    timings["score_s"] = time.perf_counter() - started
+
+    metrics = {"human_labels": int(train.sum()), "temperature": round(temperature, 4)}
+    metrics.update(_evaluate(core, scores, label, gold, sample, train, taxonomy))
+
+    started = time.perf_counter()
+    # A compact space for the diversity strategies' distances.
+    mean, axes = pca_axes(embeddings, 64)
+    projected = (embeddings - mean) @ axes
+    leaf_counts = np.bincount(
+        [core.leaf_position(index) for index in label[train] if index in core.leaves],
+        minlength=core.num_leaves,
+    )
+    pool_rows = np.flatnonzero(pool)
+    selection = select(
+        project.strategy,
+        PoolState(
+            taxonomy=core,
+            leaf_probs=scores.leaf_probs[pool_rows],
+            embeddings=projected[pool_rows],
+            labeled_embeddings=projected[train],
+            labeled_leaf_counts=leaf_counts,
+        ),
+        project.batch_size,
+        seed=run.pk,
+    )
+    timings["select_s"] = time.perf_counter() - started
+
+    with transaction.atomic():
+        version = _model_version_write(run, taxonomy, network, metrics)
+        if project.auto_accept_enabled:
+            sample = _cascade(project, version, taxonomy, scores, item_ids, sample, label, pool)
+        _predictions_write(
+            version, taxonomy, scores, item_ids, unlabeled, sample, pool_rows, selection
+        )
+        if project.auto_accept_enabled:
+            _auto_accept(project, version, taxonomy, scores, item_ids, sample, unlabeled)
+    _label_issues_flag(project, version, taxonomy, embeddings, label, train, item_ids)
+    return RoundResult(model_version=version, timings=timings)
+
+
+def _temperature(core, head, embeddings, label, sample) -> float:
+    """Fitted on the shadow sample's human leaf labels: random, and never trained on."""
+    rows = np.flatnonzero((sample == Item.Sample.SHADOW) & np.isin(label, list(core.leaves)))
+    if len(rows) < settings.ARBOR_CALIBRATION_MIN_LABELS:
+        return 1.0
+    with torch.inference_mode():
+        logits = head(torch.from_numpy(embeddings[rows])).numpy()
+    return temperature_fit(logits, [core.leaf_position(index) for index in label[rows]])
+
+
+def _evaluate(core, scores: PoolScores, label, gold, sample, train, taxonomy) -> dict:
+    """Accuracy per level on the shadow sample (human labels) and the gold set."""
+    metrics = {}
+    leaves = set(core.leaves)
+    gold_index = np.array(
+        [
+            taxonomy.core_index(node) if node.is_leaf else -1
+            for node in _nodes_by_id(taxonomy, gold)
+        ],
+        dtype=np.int64,
+    )
+    for name, rows, truth in (
+        ("shadow", (sample == Item.Sample.SHADOW) & np.isin(label, list(leaves)), label),
+        ("gold", (gold_index >= 0) & ~train, gold_index),
+    ):
+        if rows.any():
+            positions = np.array([core.leaf_position(index) for index in truth[rows]])
+            result = core.evaluate(scores.leaf_probs[rows], positions)
+            predicted = np.array(
+                [core.leaf_position(index) for index in scores.predicted_path[rows, -1]]
+            )
+            # Rows: true leaf, columns: predicted leaf (leaves in taxonomy order).
+            confusion = np.zeros((core.num_leaves, core.num_leaves), dtype=np.int64)
+            np.add.at(confusion, (positions, predicted), 1)
+            metrics[name] = {
+                "n": int(rows.sum()),
+                **result,
+                "leaves": [taxonomy.nodes[index].path for index in core.leaves],
+                "confusion": confusion.tolist(),
+            }
+    return metrics
+
+
+def _nodes_by_id(taxonomy: ProjectTaxonomy, node_ids: np.ndarray) -> list:
+    """Nodes of the current taxonomy for ``node_ids``; a stand-in inner node otherwise."""
+    by_id = {node.pk: node for node in taxonomy.nodes}
+    missing = TaxonomyNode(is_leaf=False)
+    return [by_id.get(node_id, missing) for node_id in node_ids.tolist()]
+
+
+def _model_version_write(run, taxonomy: ProjectTaxonomy, network, metrics) -> ModelVersion:
+    """The run's model version; a redelivered run finds the one it already wrote."""
+    existing = ModelVersion.objects.filter(training_run=run).first()
+    if existing is not None:
+        return existing
+    project = run.project
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    latest = project.model_versions.order_by("-version").first()
+    number = latest.version + 1 if latest else 1
+    checkpoint = _project_folder(project) / f"model-v{number}.pt"
+    save_checkpoint(checkpoint, network, taxonomy.core, {"project": project.pk, "version": number})
+    return ModelVersion.objects.create(
+        project=project,
+        taxonomy=taxonomy.taxonomy,
+        training_run=run,
+        version=number,
+        checkpoint=str(checkpoint.relative_to(settings.MEDIA_ROOT)),
+        human_labels=metrics["human_labels"],
+        metrics=metrics,
+    )
+
+
+def _path_confidence(core, scores: PoolScores) -> np.ndarray:
+    """Probability of each row's whole predicted path: that of its predicted leaf."""
+    leaf_column = {node: column for column, node in enumerate(core.leaves)}
+    columns = np.array([leaf_column[node] for node in scores.predicted_path[:, -1]])
+    return scores.leaf_probs[np.arange(len(columns)), columns]
+
+
+def _predictions_write(
+    version, taxonomy, scores, item_ids, unlabeled, sample, pool_rows, selection
+) -> None:
+    core = taxonomy.core
+    rows = np.flatnonzero(unlabeled)
+    confidence = _path_confidence(core, scores)
+    modes, settled = route(scores.leaf_probs[rows], core)
+    level_column = [
+        {node: column for column, node in enumerate(core.level_nodes(level))}
+        for level in range(core.depth)
+    ]
+    priority = 1.0 - confidence  # the rest of the pool: most uncertain first
+    picked = pool_rows[selection.indices]
+    priority[picked] = BATCH_PRIORITY + np.linspace(1.0, 0.0, len(picked), endpoint=False)
+    rng = np.random.default_rng(version.pk)
+    for name, base in ((Item.Sample.AUDIT, AUDIT_PRIORITY), (Item.Sample.SHADOW, SHADOW_PRIORITY)):
+        members = sample == name
+        priority[members] = base + rng.random(members.sum()) * 0.5
+    strategy_for = dict.fromkeys(picked.tolist(), version.project.strategy)
+    predictions = []
+    for position, row in enumerate(rows.tolist()):
+        path = [
+            {
+                "node": taxonomy.nodes[index].pk,
+                "path": taxonomy.nodes[index].path,
+                "p": round(float(scores.level_probs[level][row, level_column[level][index]]), 4),
+            }
+            for level, index in enumerate(scores.predicted_path[row].tolist())
+        ]
+        mode = Prediction.Mode.VERIFY if sample[row] == Item.Sample.AUDIT else modes[position]
+        predictions.append(
+            Prediction(
+                item_id=int(item_ids[row]),
+                model_version=version,
+                path=path,
+                predicted_node_id=path[-1]["node"],
+                confidence=float(confidence[row]),
+                uncertainty=float(1.0 - confidence[row]),
+                mode=mode,
+                settled_depth=core.depth
+                if mode == Prediction.Mode.VERIFY
+                else int(settled[position]),
+                strategy=strategy_for.get(row, ""),
+                priority=float(priority[row]),
+            )
+        )
+    Prediction.objects.bulk_create(predictions, batch_size=2000)
+    items = [Item(pk=int(item_ids[row]), priority=float(priority[row])) for row in rows.tolist()]
+    Item.objects.bulk_update(items, ["priority"], batch_size=2000)
+    _predictions_prune(version)
+
+
+def _predictions_prune(version: ModelVersion) -> None:
+    """Drop older versions' predictions that no lease or answer points to."""
+    project = version.project
+    referenced = Q(pk__in=Annotation.objects.filter(project=project).values("prediction_id")) | Q(
+        pk__in=project.assignments.values("prediction_id")
+    )
+    Prediction.objects.filter(model_version__project=project).exclude(
+        model_version=version
+    ).exclude(referenced).delete()
+
+
+def _cascade(project, version, taxonomy, scores, item_ids, sample, label, pool) -> np.ndarray:
+    """Draw the audit sample once: random items among the confident part of the pool."""
+    if (sample == Item.Sample.AUDIT).any():
+        return sample
+    confidence = _path_confidence(taxonomy.core, scores)
+    candidates = item_ids[pool & (confidence >= AUDIT_CONFIDENCE_FLOOR)]
+    audit = _sample_draw(project, candidates, project.audit_size, Item.Sample.AUDIT)
+    sample = sample.copy()
+    sample[np.isin(item_ids, audit)] = Item.Sample.AUDIT
+    return sample
+
+
+def _auto_accept(project, version, taxonomy, scores, item_ids, sample, unlabeled) -> None:
+    """Accept every confident pool prediction above the audited threshold."""
+    core = taxonomy.core
+    confidence = _path_confidence(core, scores)
+    answers = _human_labels(project)
+    node_by_id = {node.pk: node for node in taxonomy.nodes}
+    audited, correct = [], []
+    for row in np.flatnonzero(sample == Item.Sample.AUDIT).tolist():
+        node = node_by_id.get(answers.get(int(item_ids[row])))
+        if node is not None and node.is_leaf:
+            audited.append(row)
+            correct.append(taxonomy.core_index(node) == scores.predicted_path[row, -1])
+    chosen = cascade.threshold_choose(
+        confidence[audited], np.array(correct, dtype=bool), target=project.auto_accept_target
+    )
+    summary = {"audited": len(audited), "correct": int(np.sum(correct)), "accepted": 0}
+    if chosen is not None:
+        accept = np.flatnonzero(
+            unlabeled & (sample == Item.Sample.NONE) & (confidence >= chosen.threshold)
+        )
+        # Items someone answered or leased while the run trained stay with the people.
+        now = timezone.now()
+        still_open = set(
+            Item.objects.select_for_update()
+            .filter(pk__in=item_ids[accept].tolist(), state=Item.State.UNLABELED)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+            .values_list("pk", flat=True)
+        )
+        accept = accept[np.isin(item_ids[accept], list(still_open))]
+        predictions = dict(
+            Prediction.objects.filter(
+                model_version=version, item_id__in=item_ids[accept].tolist()
+            ).values_list("item_id", "pk")
+        )
+        Annotation.objects.bulk_create(
+            [
+                Annotation(
+                    project=project,
+                    item_id=int(item_ids[row]),
+                    node=taxonomy.nodes[scores.predicted_path[row, -1]],
+                    source=Annotation.Source.AUTO,
+                    prediction_id=predictions.get(int(item_ids[row])),
+                    model_version=version,
+                )
+                for row in accept.tolist()
+            ],
+            batch_size=2000,
+        )
+        Item.objects.filter(pk__in=item_ids[accept].tolist(), state=Item.State.UNLABELED).update(
+            state=Item.State.LABELED
+        )
+        summary.update(
+            threshold=chosen.threshold,
+            precision_lower_bound=chosen.precision_lower_bound,
+            audited_above=chosen.audited_above,
+            accepted=len(accept),
+        )
+    version.metrics = {**version.metrics, "cascade": summary}
+    version.save(update_fields=["metrics"])
+
+
+def _label_issues_flag(project, version, taxonomy, embeddings, label, train, item_ids) -> None:
+    """Flag human labels that confident learning finds unlikely, for a lead to review.
+
+    cleanlab needs out-of-sample probabilities: each fold's head never saw its labels.
+    It runs per level, and only on levels where those probabilities agree with the
+    given labels often enough to be trusted: early on that is the coarse level alone,
+    which is also where mistakes cost most.
+    """
+    from cleanlab.filter import find_label_issues
+
+    from learning.models import LabelIssue
+
+    core = taxonomy.core
+    rows = np.flatnonzero(train & np.isin(label, list(core.leaves)))
+    if len(rows) < settings.ARBOR_LABEL_REVIEW_MIN_LABELS:
+        return
+    folds = np.random.default_rng(version.pk).integers(0, 5, len(rows))
+    out_of_sample = np.zeros((len(rows), core.num_leaves), dtype=np.float64)
+    for fold in range(5):
+        held = folds == fold
+        if held.all() or not held.any():
+            continue
+        head = train_head(
+            embeddings[rows[~held]],
+            label[rows[~held]],
+            core,
+            config=HeadConfig(self_training_rounds=0),
+        )
+        out_of_sample[held] = score_embeddings(head, embeddings[rows[held]], core).leaf_probs
+    given_path = core.leaf_ancestors[[core.leaf_position(index) for index in label[rows]]]
+    flagged = np.zeros(len(rows), dtype=bool)
+    for level in range(core.depth):
+        level_nodes = core.level_nodes(level)
+        column = {node: position for position, node in enumerate(level_nodes)}
+        given = np.array([column[node] for node in given_path[:, level]])
+        probs = core.level_probabilities(out_of_sample, level)
+        classes, given = np.unique(given, return_inverse=True)
+        probs = probs[:, classes]
+        probs /= np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
+        trusted = (probs.argmax(axis=1) == given).mean() >= settings.ARBOR_LABEL_REVIEW_MIN_ACCURACY
+        if len(classes) >= 2 and trusted:
+            # n_jobs=1: a Celery pool process is daemonic and may not start a pool of its own.
+            flagged |= find_label_issues(labels=given, pred_probs=probs, filter_by="both", n_jobs=1)
+    if not flagged.any():
+        return
+    suggestions = core.predict_top_down(out_of_sample)[:, -1]
+    flagged_items = item_ids[rows[flagged]].tolist()
+    latest = {}
+    for annotation in (
+        Annotation.objects.filter(project=project, item_id__in=flagged_items)
+        .exclude(source=Annotation.Source.AUTO)
+        .order_by("item_id", "created_at", "id")
+    ):
+        latest[annotation.item_id] = annotation
+    already = set(
+        LabelIssue.objects.filter(annotation__in=latest.values()).values_list(
+            "annotation_id", flat=True
+        )
+    )
+    issues = []
+    for offset, item_id in zip(np.flatnonzero(flagged).tolist(), flagged_items, strict=True):
+        annotation = latest.get(item_id)
+        if annotation is None or annotation.pk in already:
+            continue
+        given_leaf = core.leaf_position(label[rows[offset]])
+        issues.append(
+            LabelIssue(
+                project=project,
+                annotation=annotation,
+                model_version=version,
+                suggested_node=taxonomy.nodes[suggestions[offset]],
+                label_quality=float(out_of_sample[offset, given_leaf]),
+            )
+        )
+    LabelIssue.objects.bulk_create(issues)

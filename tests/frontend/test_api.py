@@ -1,0 +1,181 @@
+"""The endpoints the pages add: undo an answer while its lease holds, dashboard stats."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from annotator import services
+from annotator.models import Annotation, Assignment, Item, Membership
+from learning.models import ModelVersion, Prediction
+from tests.factories import MembershipFactory, item_create
+
+
+@pytest.fixture
+def answered(project, annotator):
+    item_create(project, 1)
+    lease = services.queue_next(project=project, user=annotator)
+    annotation = services.annotation_submit(
+        item=lease.item,
+        user=annotator,
+        node="animal/cat",
+        lease_id=lease.assignment.pk,
+        idempotency_key="k1",
+    ).annotation
+    return annotation
+
+
+@pytest.mark.django_db
+def test_undo_deletes_the_answer_and_reopens_the_lease(api, answered, annotator):
+    response = api(annotator).post(f"/api/annotations/{answered.pk}/undo/")
+
+    assert response.status_code == 200
+    assert response.json()["lease"]["id"] == str(answered.assignment_id)
+    assert not Annotation.objects.filter(pk=answered.pk).exists()
+    item = Item.objects.get(pk=answered.item_id)
+    assert item.state == Item.State.UNLABELED
+    assert item.lease_expires_at is not None
+    assert Assignment.objects.get(pk=answered.assignment_id).state == Assignment.State.ACTIVE
+
+
+@pytest.mark.django_db
+def test_after_undo_the_same_lease_takes_a_new_answer(api, answered, annotator):
+    client = api(annotator)
+    client.post(f"/api/annotations/{answered.pk}/undo/")
+
+    again = client.post(
+        f"/api/items/{answered.item_id}/annotations/",
+        {"node": "animal/dog", "lease": str(answered.assignment_id), "idempotency_key": "k2"},
+        format="json",
+    )
+
+    assert again.status_code == 201
+    assert Annotation.objects.get(item_id=answered.item_id).node.path == "animal/dog"
+    assert Item.objects.get(pk=answered.item_id).state == Item.State.LABELED
+
+
+@pytest.mark.django_db
+def test_undo_after_the_lease_ended_is_409(api, answered, annotator):
+    Assignment.objects.filter(pk=answered.assignment_id).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+    response = api(annotator).post(f"/api/annotations/{answered.pk}/undo/")
+
+    assert response.status_code == 409
+    assert Annotation.objects.filter(pk=answered.pk).exists()
+
+
+@pytest.mark.django_db
+def test_undo_twice_is_404_the_answer_is_gone(api, answered, annotator):
+    client = api(annotator)
+    assert client.post(f"/api/annotations/{answered.pk}/undo/").status_code == 200
+    assert client.post(f"/api/annotations/{answered.pk}/undo/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_lead_cannot_undo_someone_elses_answer(api, answered, lead):
+    response = api(lead).post(f"/api/annotations/{answered.pk}/undo/")
+
+    assert response.status_code == 403
+    assert Annotation.objects.filter(pk=answered.pk).exists()
+
+
+@pytest.mark.django_db
+def test_undo_with_overlap_keeps_the_other_answer(project, annotator):
+    project.annotations_per_item = 2
+    project.save()
+    colleague = MembershipFactory(project=project).user
+    item_create(project, 1)
+    answers = []
+    for user in (annotator, colleague):
+        lease = services.queue_next(project=project, user=user)
+        answers.append(
+            services.annotation_submit(
+                item=lease.item,
+                user=user,
+                node="animal/cat",
+                lease_id=lease.assignment.pk,
+                idempotency_key=f"k-{user.pk}",
+            ).annotation
+        )
+    assert Item.objects.get().state == Item.State.LABELED
+
+    services.annotation_undo(annotation=answers[1], user=colleague)
+
+    assert list(Annotation.objects.values_list("annotator", flat=True)) == [annotator.pk]
+    assert Item.objects.get().state == Item.State.UNLABELED
+
+
+@pytest.mark.django_db
+def test_stats_by_source_throughput_and_agreement(api, project, lead):
+    first, second = (
+        MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user for _ in range(2)
+    )
+    taxonomy = project.taxonomies.get()
+    model = ModelVersion.objects.create(project=project, taxonomy=taxonomy, version=1)
+    cat, dog = taxonomy.nodes.get(path="animal/cat"), taxonomy.nodes.get(path="animal/dog")
+    project.annotations_per_item = 2
+    project.save()
+    items = [item_create(project, seed) for seed in range(3)]
+    for item in items:
+        Prediction.objects.create(
+            item=item, model_version=model, predicted_node=cat, confidence=0.9
+        )
+    # Both answer every item; the second disagrees on the last one.
+    for user, nodes in ((first, [cat, cat, dog]), (second, [cat, cat, cat])):
+        for node in nodes:
+            lease = services.queue_next(project=project, user=user)
+            services.annotation_submit(
+                item=lease.item,
+                user=user,
+                node=node.pk,
+                lease_id=lease.assignment.pk,
+                idempotency_key=None,
+                duration_ms=36_000,
+            )
+
+    stats = api(lead).get(f"/api/projects/{project.id}/stats/").json()
+
+    assert stats["labels_by_source"]["corrected"] + stats["labels_by_source"]["confirmed"] == 6
+    rows = {row["username"]: row for row in stats["annotators"]}
+    assert rows[first.username]["answers"] == 3
+    assert rows[first.username]["items_per_hour"] == 100.0  # 3 answers in 108 s
+    # On the split item the most recent answer (the second's, cat) wins the tie.
+    assert rows[first.username]["agreement"] == pytest.approx(2 / 3)
+    assert rows[second.username]["agreement"] == 1.0
+
+
+@pytest.mark.django_db
+def test_stats_of_a_new_project(api, project, lead):
+    stats = api(lead).get(f"/api/projects/{project.id}/stats/").json()
+    assert stats == {
+        "labels_by_source": {"manual": 0, "confirmed": 0, "corrected": 0, "auto": 0},
+        "annotators": [],
+    }
+
+
+@pytest.mark.django_db
+def test_disagreements_list_split_items_with_their_final_label(api, project, lead):
+    project.annotations_per_item = 2
+    project.save()
+    first, second = (MembershipFactory(project=project).user for _ in range(2))
+    item_create(project, 1), item_create(project, 2)
+    for user, paths in ((first, ["animal/cat", "animal/cat"]), (second, ["animal/cat", "animal"])):
+        for path in paths:
+            lease = services.queue_next(project=project, user=user)
+            services.annotation_submit(
+                item=lease.item,
+                user=user,
+                node=path,
+                lease_id=lease.assignment.pk,
+                idempotency_key=None,
+            )
+
+    rows = api(lead).get(f"/api/projects/{project.id}/disagreements/").json()
+
+    split = Annotation.objects.get(node__path="animal").item_id
+    assert [row["item"] for row in rows] == [split]
+    assert [answer["path"] for answer in rows[0]["answers"]] == ["animal/cat", "animal"]
+    # A coarse-only answer supports animal, not cat: half agree at the fine level.
+    assert (rows[0]["label"], rows[0]["agreement"]) == ("animal/cat", 0.5)

@@ -1,0 +1,161 @@
+"""A screenshot of every page, at 1280x800, kept current in docs/screenshots/."""
+
+import pytest
+from playwright.sync_api import expect
+
+from annotator import services
+from annotator.models import Item, Membership
+from learning.models import LabelIssue, ModelVersion
+from tests.frontend.conftest import SCREENSHOTS, close_quietly, login, member, predict
+
+pytestmark = pytest.mark.browser
+
+# (human labels, coarse, fine) on the shadow sample, and a little higher on the gold set.
+CURVE = [(20, 0.71, 0.38), (40, 0.78, 0.47), (60, 0.82, 0.55), (80, 0.85, 0.6), (100, 0.86, 0.63)]
+
+
+def confusion(leaves: list[str], accuracy: float, n: int) -> list[list[int]]:
+    """Rows true, columns predicted: ``accuracy`` on the diagonal, the rest on neighbours."""
+    size = len(leaves)
+    per_class = n // size
+    matrix = []
+    for row in range(size):
+        right = round(per_class * (accuracy + 0.25 * ((row % 3) - 1) * (1 - accuracy)))
+        counts = [0] * size
+        counts[row] = right
+        counts[(row + 1) % size] += (per_class - right + 1) // 2
+        counts[(row + 3) % size] += (per_class - right) // 2
+        matrix.append(counts)
+    return matrix
+
+
+def answer(project, user, item, path, duration_ms):
+    lease = services.queue_next(project=project, user=user)
+    assert lease.item == item
+    services.annotation_submit(
+        item=item,
+        user=user,
+        node=path,
+        lease_id=lease.assignment.pk,
+        idempotency_key=None,
+        duration_ms=duration_ms,
+    )
+
+
+def campaign(cifar):
+    """A project part way through a campaign: curve, answers, overlap, issues, budget."""
+    project = cifar(120, max_human_annotations=300, annotations_per_item=2)
+    ana, ben = member(project, username="ana"), member(project, username="ben")
+    lead = member(project, Membership.Role.LEAD, username="lena")
+    taxonomy = project.taxonomies.get()
+    leaves = list(taxonomy.nodes.filter(is_leaf=True).order_by("parent__position", "position"))
+    leaves = [node.path for node in leaves]
+    for version, (labels, coarse, fine) in enumerate(CURVE, start=1):
+        ModelVersion.objects.create(
+            project=project,
+            taxonomy=taxonomy,
+            version=version,
+            human_labels=labels,
+            metrics={
+                "shadow": {"n": 20, "accuracy": {"coarse": coarse, "fine": fine}},
+                "gold": {
+                    "n": 100,
+                    "accuracy": {"coarse": coarse + 0.03, "fine": fine + 0.04},
+                    "leaves": leaves,
+                    "confusion": confusion(leaves, fine + 0.04, 100),
+                },
+            },
+        )
+    items = list(project.items.select_related("ground_truth").order_by("id"))
+    # Twenty shadow items answered by both (mostly agreeing).
+    shadow = items[::6][:20]
+    Item.objects.filter(pk__in=[item.pk for item in shadow]).update(
+        sample=Item.Sample.SHADOW, priority=20
+    )
+    for number, item in enumerate(shadow):
+        truth = item.ground_truth.path
+        guess = truth if number % 3 else items[(number * 7) % 120].ground_truth.path
+        predict(
+            project, [item], leaf=guess, mode="full", confidence=0.6, coarse=0.7, version=len(CURVE)
+        )
+        answer(project, ana, item, truth, 2100 + 90 * number)
+        sibling = item.ground_truth.parent.children.exclude(pk=item.ground_truth_id).first()
+        other = truth if number % 5 else sibling.path
+        answer(project, ben, item, other, 3200 + 70 * number)
+    issue_on = shadow[5].annotations.get(annotator=ben)
+    LabelIssue.objects.create(
+        project=project,
+        annotation=issue_on,
+        model_version=ModelVersion.objects.get(project=project, version=len(CURVE)),
+        suggested_node=shadow[5].ground_truth,
+        label_quality=0.042,
+    )
+    project.annotations_per_item = 1
+    project.save()
+    # The next item on the label page: the model is sure of the coarse class only.
+    free = [item for item in items if item not in shadow]
+    fine_item = free[0]
+    Item.objects.filter(pk=fine_item.pk).update(priority=10)
+    predict(
+        project,
+        [fine_item],
+        leaf=fine_item.ground_truth.path,
+        mode="fine",
+        confidence=0.58,
+        coarse=0.97,
+        settled_depth=1,
+        version=len(CURVE),
+    )
+    # A grid of ships, one of them really a truck.
+    ships = [item for item in free[1:] if item.ground_truth.name == "ship"]
+    trucks = [item for item in free[1:] if item.ground_truth.name == "truck"]
+    predict(project, ships + trucks[:1], leaf="vehicle/ship", mode="verify", version=len(CURVE))
+    return project, ana, lead, trucks[0]
+
+
+def shoot(page, name: str, **options) -> None:
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", **options)
+
+
+def test_screenshot_every_page(page, browser, live_server, cifar):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    project, ana, lead, decoy = campaign(cifar)
+    base = f"/projects/{project.pk}"
+
+    page.goto("/login/")
+    shoot(page, "login")
+
+    login(page, lead)
+    expect(page.locator("#project-rows tr")).to_have_count(1)
+    shoot(page, "projects")
+    page.goto(f"{base}/dashboard/")
+    expect(page.locator("#curve svg")).to_be_visible()
+    expect(page.locator("#confusion svg").first).to_be_visible()
+    shoot(page, "dashboard")
+    shoot(page, "dashboard-full", full_page=True)
+    page.goto(f"{base}/review/")
+    expect(page.locator("#issues tr")).to_have_count(1)
+    shoot(page, "review")
+    page.goto(f"{base}/settings/")
+    expect(page.get_by_label("Strategy")).not_to_have_value("")
+    shoot(page, "settings")
+    page.goto(f"{base}/export/")
+    page.get_by_role("button", name="Start export").click()
+    expect(page.get_by_role("link", name="Download csv")).to_be_visible()
+    shoot(page, "export")
+
+    annotator_page = browser.new_context(
+        viewport=page.viewport_size, base_url=live_server.url
+    ).new_page()
+    login(annotator_page, ana)
+    annotator_page.goto(f"{base}/label/")
+    expect(annotator_page.locator("#mode")).to_have_text("fine only")
+    annotator_page.keyboard.press("Shift")  # nothing: keeps focus styles off the page
+    shoot(annotator_page, "label")
+    annotator_page.goto(f"{base}/grid/")
+    # The label page leased a few items ahead; the grid shows the rest of the ships.
+    expect(annotator_page.locator("#tiles .tile").first).to_be_visible()
+    annotator_page.locator(f'#tiles img[alt="Item {decoy.pk}"]').click()
+    shoot(annotator_page, "grid")
+    close_quietly(annotator_page.context)

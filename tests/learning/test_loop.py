@@ -1,0 +1,234 @@
+import numpy as np
+import pytest
+
+from annotator import services as annotator_services
+from annotator.models import Annotation, Item
+from learning import services
+from learning.models import ModelVersion, Prediction, TrainingRun
+from tests.learning.conftest import answer_truthfully
+
+
+def _train(project, django_capture_on_commit_callbacks) -> TrainingRun:
+    with django_capture_on_commit_callbacks(execute=True):
+        run, created = services.training_run_request(project=project, trigger="manual")
+    assert created
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.django_db
+def test_a_run_trains_scores_selects_and_reorders_the_queue(
+    cifar_project, cifar_annotator, django_capture_on_commit_callbacks, api
+):
+    answer_truthfully(cifar_project, cifar_annotator, 120)
+
+    run = _train(cifar_project, django_capture_on_commit_callbacks)
+
+    assert run.state == TrainingRun.State.SUCCEEDED, run.error
+    assert set(run.timings) >= {"train_s", "score_s", "select_s"}
+    version = ModelVersion.objects.get(training_run=run)
+    assert version.version == 1 and version.human_labels == 120
+    # The folders' ground truth measures the model: well above chance (10%).
+    assert version.metrics["gold"]["acc_fine"] > 0.2
+    assert version.metrics["gold"]["acc_coarse"] > 0.6
+    confusion = np.array(version.metrics["gold"]["confusion"])
+    assert confusion.shape == (10, 10)
+    assert confusion.sum() == version.metrics["gold"]["n"]
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(
+        version.metrics["gold"]["acc_fine"]
+    )
+    assert version.metrics["gold"]["leaves"][0] == "vehicle/airplane"
+    unlabeled = Item.objects.filter(project=cifar_project, state=Item.State.UNLABELED)
+    assert Prediction.objects.filter(model_version=version).count() == unlabeled.count()
+    shadow = unlabeled.filter(sample=Item.Sample.SHADOW)
+    assert shadow.count() == 40
+    picked = Prediction.objects.filter(model_version=version).exclude(strategy="")
+    assert picked.count() == cifar_project.batch_size
+    assert all(p.priority >= 2.0 for p in picked)
+
+    # The queue serves the new order at once: the shadow sample first, then the batch.
+    body = api(cifar_annotator).post(f"/api/projects/{cifar_project.id}/queue/next/").json()
+    assert body["prediction"]["model_version"] == 1
+    assert body["mode"] in ("full", "fine", "verify")
+    served = Item.objects.get(pk=body["item"]["id"])
+    assert served.sample == Item.Sample.SHADOW
+    assert len(body["prediction"]["levels"]) == 2
+    coarse, fine = body["prediction"]["levels"]
+    assert fine["path"].startswith(coarse["path"] + "/")
+
+
+@pytest.mark.django_db
+def test_predictions_route_by_confidence(
+    cifar_project, cifar_annotator, django_capture_on_commit_callbacks
+):
+    answer_truthfully(cifar_project, cifar_annotator, 150)
+    run = _train(cifar_project, django_capture_on_commit_callbacks)
+
+    predictions = Prediction.objects.filter(model_version__training_run=run).exclude(
+        item__sample=Item.Sample.AUDIT
+    )
+    for prediction in predictions:
+        coarse, fine = (level["p"] for level in prediction.path)
+        if prediction.mode == "verify":
+            assert coarse >= 0.9 and fine / coarse >= 0.9 - 1e-3
+        elif prediction.mode == "fine":
+            assert coarse >= 0.9 and prediction.settled_depth == 1
+        else:
+            assert prediction.settled_depth == 0
+    assert {p.mode for p in predictions} >= {"full"}
+
+
+@pytest.mark.django_db
+def test_redelivered_run_writes_no_second_version(
+    cifar_project, cifar_annotator, django_capture_on_commit_callbacks
+):
+    answer_truthfully(cifar_project, cifar_annotator, 60)
+    run = _train(cifar_project, django_capture_on_commit_callbacks)
+
+    assert services.training_run_execute(run_id=run.pk) == services.RunOutcome.SKIPPED
+    assert ModelVersion.objects.filter(project=cifar_project).count() == 1
+
+
+@pytest.mark.django_db
+def test_failed_round_is_recorded(project, django_capture_on_commit_callbacks):
+    # A project with a taxonomy but no items: nothing to train on is an error to read.
+    run = _train(project, django_capture_on_commit_callbacks)
+    assert run.state == TrainingRun.State.FAILED
+    assert run.error
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_annotations_trigger_one_retrain_every_n(
+    cifar_project, cifar_annotator, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.ARBOR_AUTO_RETRAIN = True
+    requested = []
+    monkeypatch.setattr(services, "_enqueue_run", requested.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer_truthfully(cifar_project, cifar_annotator, 19)
+    assert requested == []
+    with django_capture_on_commit_callbacks(execute=True):
+        answer_truthfully(cifar_project, cifar_annotator, 1)
+    assert len(requested) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        answer_truthfully(cifar_project, cifar_annotator, 25)  # run still queued: no second
+    assert len(requested) == 1
+    assert TrainingRun.objects.filter(project=cifar_project).count() == 1
+
+
+@pytest.mark.django_db
+def test_label_review_flags_wrong_human_labels_and_a_lead_resolves_them(
+    cifar_project, cifar_annotator, django_capture_on_commit_callbacks, api, outsider
+):
+    from annotator.models import Membership, TaxonomyNode
+    from learning.models import LabelIssue
+    from tests.factories import MembershipFactory
+
+    leaves = list(TaxonomyNode.objects.filter(taxonomy__project=cifar_project, is_leaf=True))
+    wrong = set()
+    for number in range(200):
+        lease = annotator_services.queue_next(project=cifar_project, user=cifar_annotator)
+        truth = lease.item.ground_truth
+        answer = truth
+        if number % 10 == 0:  # one answer in ten is a confident mistake: another class
+            answer = next(leaf for leaf in leaves if leaf.parent_id != truth.parent_id)
+            wrong.add(lease.item.pk)
+        annotator_services.annotation_submit(
+            item=lease.item,
+            user=cifar_annotator,
+            node=answer.pk,
+            lease_id=lease.assignment.pk,
+            idempotency_key=str(number),
+        )
+
+    run = _train(cifar_project, django_capture_on_commit_callbacks)
+
+    issues = LabelIssue.objects.filter(project=cifar_project, model_version__training_run=run)
+    flagged = {issue.annotation.item_id for issue in issues}
+    assert flagged, "cleanlab flagged nothing"
+    # Twice as precise as flagging at random (10% of the labels are wrong), and most
+    # of the mistakes are found, even with the small test model.
+    assert len(flagged & wrong) / len(flagged) >= 0.2
+    assert len(flagged & wrong) >= len(wrong) / 2
+    issue = issues.filter(annotation__item_id__in=wrong).first()
+    lead = MembershipFactory(project=cifar_project, role=Membership.Role.LEAD).user
+    listed = api(lead).get(f"/api/projects/{cifar_project.id}/label-issues/").json()
+    assert issue.id in [row["id"] for row in listed]
+    truth = issue.annotation.item.ground_truth
+
+    assert (
+        api(cifar_annotator)
+        .post(f"/api/label-issues/{issue.id}/resolve/", {"action": "keep"})
+        .status_code
+        == 404
+    )
+    assert (
+        api(outsider).post(f"/api/label-issues/{issue.id}/resolve/", {"action": "keep"}).status_code
+        == 404
+    )
+    resolved = api(lead).post(
+        f"/api/label-issues/{issue.id}/resolve/",
+        {"action": "correct", "node": truth.path},
+        format="json",
+    )
+    again = api(lead).post(
+        f"/api/label-issues/{issue.id}/resolve/", {"action": "keep"}, format="json"
+    )
+
+    assert resolved.status_code == 200 and resolved.json()["state"] == "corrected"
+    assert again.status_code == 409
+    correction = Annotation.objects.get(pk=resolved.json()["resolution"])
+    assert correction.node == truth and correction.source == Annotation.Source.CORRECTED
+
+
+@pytest.mark.django_db
+def test_cascade_audits_then_auto_accepts_and_can_be_revoked(
+    easy_project, django_capture_on_commit_callbacks, api
+):
+    from annotator.models import AuditEvent, Membership
+    from tests.factories import MembershipFactory
+
+    project = easy_project
+    annotator = MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user
+    lead = MembershipFactory(project=project, role=Membership.Role.LEAD).user
+    project.auto_accept_enabled = True
+    project.auto_accept_target = 0.9
+    project.audit_size = 80
+    project.save()
+    answer_truthfully(project, annotator, 40)
+    _train(project, django_capture_on_commit_callbacks)  # draws the shadow sample
+    answer_truthfully(project, annotator, 20)  # the shadow sample calibrates the next model
+    first = _train(project, django_capture_on_commit_callbacks)
+    assert first.state == TrainingRun.State.SUCCEEDED, first.error
+    assert first.model_version.metrics["temperature"] < 1.0
+    audit = Item.objects.filter(project=project, sample=Item.Sample.AUDIT)
+    audited = audit.count()  # up to 80, among the predictions the model is >= 50% sure of
+    assert 25 <= audited <= 80  # 22 all-correct audits support 90% precision
+    audit_predictions = Prediction.objects.filter(model_version__training_run=first, item__in=audit)
+    assert set(audit_predictions.values_list("mode", flat=True)) == {"verify"}
+    assert min(audit_predictions.values_list("confidence", flat=True)) >= 0.5
+    assert not Annotation.objects.filter(source=Annotation.Source.AUTO).exists()
+
+    answer_truthfully(project, annotator, audited)  # the audit sample
+    assert not audit.filter(state=Item.State.UNLABELED).exists()
+    second = _train(project, django_capture_on_commit_callbacks)
+
+    cascade = ModelVersion.objects.get(training_run=second).metrics["cascade"]
+    assert cascade["audited"] == audited
+    auto = Annotation.objects.filter(project=project, source=Annotation.Source.AUTO)
+    assert cascade["accepted"] == auto.count() > 0, cascade
+    assert cascade["precision_lower_bound"] >= 0.9
+    correct = sum(a.node_id == a.item.ground_truth_id for a in auto.select_related("item"))
+    assert correct / auto.count() >= 0.9
+    assert not auto.filter(item__sample__in=[Item.Sample.SHADOW, Item.Sample.AUDIT]).exists()
+    assert not auto.filter(item__annotations__source=Annotation.Source.MANUAL).exists()
+
+    assert api(annotator).post(f"/api/projects/{project.id}/auto-labels/revoke/").status_code == 404
+    response = api(lead).post(f"/api/projects/{project.id}/auto-labels/revoke/", {}, format="json")
+
+    assert response.json() == {"revoked": cascade["accepted"]}
+    assert not auto.exists()
+    assert AuditEvent.objects.filter(project=project, action="autolabel.revoke").exists()
+    unlabeled = Item.objects.filter(project=project, state=Item.State.UNLABELED)
+    assert unlabeled.count() == 400 - 60 - audited

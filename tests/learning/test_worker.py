@@ -1,0 +1,179 @@
+"""The loop on a real Celery worker over Redis, against the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from annotator.celery import app as celery_app
+from annotator.models import Item, Membership
+from learning import services
+from learning.models import ModelVersion, TrainingRun
+from tests.factories import MembershipFactory
+from tests.learning.conftest import answer_truthfully
+
+ROOT = Path(__file__).resolve().parents[2]
+QUEUES = ("default", "training")
+
+
+def _wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Worker:
+    """A `celery worker` process on the test database and the test broker."""
+
+    def __init__(self, log: Path):
+        database = connection.settings_dict
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "annotator.settings.test",
+            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "ARBOR_CENTROIDS": str(settings.ARBOR_CENTROIDS),
+            "ARBOR_TRAINING_HEARTBEAT_SECONDS": "1",
+            "ARBOR_TRAINING_STALE_SECONDS": "3",
+        }
+        self.log = log
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "annotator",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "1",
+                "--queues",
+                ",".join(QUEUES),
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=environment,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def children(self) -> list[int]:
+        output = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.process.pid)], capture_output=True, text=True
+        ).stdout
+        return [int(pid) for pid in output.split()]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def worker(tmp_path):
+    """Tasks go to Redis for the duration of the test, and a real worker takes them."""
+    with celery_app.connection_for_write() as broker:
+        for queue in QUEUES:
+            broker.default_channel.queue_purge(queue)
+    celery_app.conf.task_always_eager = False
+    running = Worker(tmp_path / "worker.log")
+    yield running
+    running.stop()
+    celery_app.conf.task_always_eager = True
+    connection.close()
+
+
+def _run_state(run_id):
+    return TrainingRun.objects.get(pk=run_id).state
+
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_worker_trains_selects_and_the_queue_serves_the_new_order(cifar_project, worker, api):
+    annotator = MembershipFactory(project=cifar_project, role=Membership.Role.ANNOTATOR).user
+    lead = MembershipFactory(project=cifar_project, role=Membership.Role.LEAD).user
+    answer_truthfully(cifar_project, annotator, 60)
+
+    response = api(lead).post(f"/api/projects/{cifar_project.id}/training-runs/")
+    assert response.status_code == 202
+    run_id = response.json()["id"]
+    _wait_for(
+        lambda: _run_state(run_id) in ("succeeded", "failed"), 240, "the worker to finish the run"
+    )
+
+    run = TrainingRun.objects.get(pk=run_id)
+    assert run.state == "succeeded", run.error + worker.log.read_text()[-3000:]
+    assert api(lead).get(f"/api/training-runs/{run_id}/").json()["model_version"] == 1
+    free = Item.objects.filter(project=cifar_project, state="unlabeled", lease_expires_at=None)
+    top = free.order_by("-priority", "id").first()
+    assert top.priority >= 2.0  # written by the run: the shadow sample or the batch
+    body = api(annotator).post(f"/api/projects/{cifar_project.id}/queue/next/").json()
+    assert body["item"]["id"] == top.id
+    assert body["prediction"]["model_version"] == 1
+    curve = api(lead).get(f"/api/projects/{cifar_project.id}/learning-curve/").json()
+    assert [point["human_labels"] for point in curve] == [60]
+
+
+def test_worker_killed_during_a_run_is_marked_failed_and_retried(cifar_project, worker):
+    annotator = MembershipFactory(project=cifar_project, role=Membership.Role.ANNOTATOR).user
+    answer_truthfully(cifar_project, annotator, 60)
+    run, _ = services.training_run_request(project=cifar_project, trigger="manual")
+
+    _wait_for(lambda: _run_state(run.pk) == "running", 60, "the run to start")
+    _wait_for(worker.children, 10, "the worker's pool process")
+    for child in worker.children():
+        os.kill(child, signal.SIGKILL)
+
+    retry = _wait_for(
+        lambda: TrainingRun.objects.filter(retry_of=run, state="succeeded").first(),
+        240,
+        "the retried run to succeed",
+    )
+    run.refresh_from_db()
+    assert run.state == "failed"
+    assert "worker stopped" in run.error
+    assert retry.trigger == "retry"
+    # Redelivery of the killed run's message wrote no model version of its own.
+    assert list(
+        ModelVersion.objects.filter(project=cifar_project).values_list("training_run", flat=True)
+    ) == [retry.pk]
+
+
+def test_concurrent_triggers_queue_one_run(cifar_project, worker):
+    runs, barrier = [], threading.Barrier(8)
+
+    def trigger():
+        barrier.wait()
+        runs.append(services.training_run_request(project=cifar_project, trigger="annotations"))
+        connection.close()
+
+    threads = [threading.Thread(target=trigger) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(runs) == 8
+    assert sum(created for _, created in runs) == 1
+    assert len({run.pk for run, _ in runs}) == 1
+    assert TrainingRun.objects.filter(project=cifar_project).count() == 1

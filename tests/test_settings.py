@@ -1,0 +1,60 @@
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NetworkBlocked
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args, **env):
+    environment = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = _manage("check", DJANGO_SETTINGS_MODULE="annotator.settings.production")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_passes_deploy_checks():
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="annotator.settings.production",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="arbor.example.org",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bad_environment_value_stops_start_up():
+    result = _manage("check", DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_network_beyond_localhost_is_blocked():
+    with pytest.raises(NetworkBlocked):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)
+
+
+def test_localhost_is_reachable():
+    with socket.create_connection(("127.0.0.1", 5432), timeout=2):
+        pass
