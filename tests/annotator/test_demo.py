@@ -1,6 +1,11 @@
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -8,15 +13,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _demo_environment(var_dir: Path) -> dict:
+    """`make demo`'s defaults: SQLite and the filesystem broker, under ``var_dir``."""
+    return {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")},
+        "DJANGO_SETTINGS_MODULE": "annotator.settings.base",
+        "ARBOR_VAR_DIR": str(var_dir),
+        "DEMO_PASSWORD": "demo-password-1",
+    }
+
+
 @pytest.mark.worker
 def test_demo_seeds_through_a_real_worker_on_sqlite(tmp_path):
     """What `make demo` does before serving: SQLite, the filesystem broker, a real worker."""
-    environment = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")},
-        "DJANGO_SETTINGS_MODULE": "annotator.settings.base",
-        "ARBOR_VAR_DIR": str(tmp_path),
-        "DEMO_PASSWORD": "demo-password-1",
-    }
+    environment = _demo_environment(tmp_path)
     run = subprocess.run(
         [sys.executable, "manage.py", "demo", "--seed-only"],
         cwd=ROOT,
@@ -50,3 +60,66 @@ def test_demo_seeds_through_a_real_worker_on_sqlite(tmp_path):
     ]
     assert (tmp_path / "arbor.sqlite3").exists()
     assert not (ROOT / "control").exists()  # broker folders stay under the var dir
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return {int(line) for line in listed.stdout.split()}
+
+
+@pytest.mark.worker
+def test_demo_serves_the_project_and_a_sigterm_stops_its_worker_and_server(tmp_path):
+    address = f"127.0.0.1:{_free_port()}"
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--address", address],
+        cwd=ROOT,
+        env=_demo_environment(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        announced = []
+        for line in demo.stdout:
+            announced.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        assert f"http://{address}/" in "".join(announced)
+        body = None
+        for _ in range(60):  # gunicorn binds a moment after the announcement
+            try:
+                request = urllib.request.Request(
+                    f"http://{address}/api/auth/token/",
+                    data=json.dumps(
+                        {"username": "annotator1", "password": "demo-password-1"}
+                    ).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert body and body["token"]
+        request = urllib.request.Request(
+            f"http://{address}/api/projects/",
+            headers={"Authorization": f"Token {body['token']}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            projects = json.loads(response.read())
+        assert [project["name"] for project in projects] == ["CIFAR-10 demo"]
+        children = _children(demo.pid)
+        assert len(children) == 2  # the worker and the web server
+
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
