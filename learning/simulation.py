@@ -8,8 +8,9 @@ in a report is computed with them:
 - a keystroke K = 0.28 s; a mental preparation M = 1.35 s per decision;
 - picking one node among c choices: M + K + HICK_S * log2(c + 1) of visual search
   (Hick-Hyman, 0.15 s per bit);
-- verifying a shown prediction: M + K (one key: Enter); rejecting it: M + K, then the
-  annotator labels the path as in full mode;
+- a shown prediction that is right is confirmed with M + K (one key: Enter), in every
+  mode, as the labeling page allows (keymap.js); a wrong one costs nothing extra in full
+  mode, where the person simply picks the path;
 - fine mode (coarse settled): one pick per unsettled level; a wrong settled node is
   rejected (M + K) and the whole path picked;
 - grid verification of a page of up to 24 items predicted as one leaf (the grid API):
@@ -126,9 +127,11 @@ def _answer(project: Project, person: Annotator, lease, tally: Tally) -> None:
         lease = annotator_services.queue_next(project=project, user=person.user)
         if lease is None:
             return
-        item, mode = lease.item, Prediction.Mode.FULL
+        item, prediction, mode = lease.item, lease.prediction, Prediction.Mode.FULL
     answer = person.answer_for(item)
-    if mode == Prediction.Mode.FINE:
+    if prediction and not prediction.rejected and answer.pk == prediction.predicted_node_id:
+        keys, seconds = 1, MENTAL_S + KEY_S  # Enter confirms the shown prediction
+    elif mode == Prediction.Mode.FINE:
         settled = prediction.path[prediction.settled_depth - 1]["node"]
         ancestors = set()
         current = answer

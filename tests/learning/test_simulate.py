@@ -1,10 +1,17 @@
 import json
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 
+from annotator import services as annotator_services
 from annotator.demo import DEMO_DATA
-from tests.learning.conftest import easy_images
+from annotator.models import Membership
+from learning import services
+from learning.models import Prediction
+from learning.simulation import KEY_S, MENTAL_S, Annotator, Tally, _answer, _nodes
+from tests.factories import MembershipFactory
+from tests.learning.conftest import answer_truthfully, easy_images
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,3 +64,41 @@ def test_noise_and_budget_show_in_the_report(tmp_path, capsys, settings, small_f
     assert final["human_annotations"] == 100
     assert final["labeled"] == 100 < final["items"]
     assert 0.5 < final["label_accuracy"] < 0.9
+
+
+def test_a_right_prediction_costs_one_enter_and_a_wrong_one_the_full_path(
+    easy_project, django_capture_on_commit_callbacks
+):
+    """The labeling page's Enter confirms the shown prediction in any mode (keymap.js)."""
+    user = MembershipFactory(project=easy_project, role=Membership.Role.ANNOTATOR).user
+    answer_truthfully(easy_project, user, 40)
+    with django_capture_on_commit_callbacks(execute=True):
+        run, _ = services.training_run_request(project=easy_project, trigger="manual")
+    predictions = Prediction.objects.filter(model_version__training_run=run)
+    predictions.update(mode=Prediction.Mode.FULL, settled_depth=0)
+    leaves, children, depth = _nodes(easy_project)
+    # Every other prediction made wrong: a leaf other than the item's true one.
+    for prediction in predictions.select_related("item")[::2]:
+        prediction.predicted_node = next(
+            leaf for leaf in leaves if leaf.pk != prediction.item.ground_truth_id
+        )
+        prediction.save(update_fields=["predicted_node"])
+    person = Annotator(
+        user=user,
+        rng=np.random.default_rng(0),
+        noise=0.0,
+        leaves=leaves,
+        choices_at=children,
+        depth=depth,
+    )
+
+    costs = {True: set(), False: set()}
+    for _ in range(30):
+        lease = annotator_services.queue_next(project=easy_project, user=user)
+        right = lease.prediction.predicted_node_id == lease.item.ground_truth_id
+        tally = Tally()
+        _answer(easy_project, person, lease, tally)
+        costs[right].add((tally.keystrokes, round(tally.seconds, 6)))
+
+    assert costs[True] == {(1, round(MENTAL_S + KEY_S, 6))}
+    assert {keys for keys, _ in costs[False]} == {2}  # a pick per level
