@@ -44,10 +44,22 @@ def test_production_passes_deploy_checks():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_bad_environment_value_stops_start_up():
-    result = _manage("check", DEBUG="maybe")
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
+        ("ARBOR_LEASE_SECONDS", "ten", "ARBOR_LEASE_SECONDS='ten' is not an integer"),
+        (
+            "ARBOR_LABEL_REVIEW_MIN_ACCURACY",
+            "high",
+            "ARBOR_LABEL_REVIEW_MIN_ACCURACY='high' is not a number",
+        ),
+    ],
+)
+def test_bad_environment_value_stops_start_up(name, value, message):
+    result = _manage("check", **{name: value})
     assert result.returncode != 0
-    assert "DEBUG='maybe' is not a boolean" in result.stderr
+    assert message in result.stderr
 
 
 def test_network_beyond_localhost_is_blocked():

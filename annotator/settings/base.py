@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from annotator.settings.env import env_bool, env_int, env_list, env_str
+from annotator.settings.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("ARBOR_VAR_DIR", str(BASE_DIR / "var")))
@@ -193,7 +193,7 @@ ARBOR_LABEL_REVIEW_MIN_LABELS = env_int("ARBOR_LABEL_REVIEW_MIN_LABELS", 50)
 # Probabilities are calibrated on the shadow sample once it has this many labels.
 ARBOR_CALIBRATION_MIN_LABELS = env_int("ARBOR_CALIBRATION_MIN_LABELS", 20)
 # Label review trusts a level's out-of-sample predictions only from this accuracy on.
-ARBOR_LABEL_REVIEW_MIN_ACCURACY = float(env_str("ARBOR_LABEL_REVIEW_MIN_ACCURACY", "0.6"))
+ARBOR_LABEL_REVIEW_MIN_ACCURACY = env_float("ARBOR_LABEL_REVIEW_MIN_ACCURACY", 0.6)
 
 LOGGING = {
     "version": 1,
