@@ -4,11 +4,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.processes import child_pids, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,11 +69,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _children(pid: int) -> set[int]:
-    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return {int(line) for line in listed.stdout.split()}
-
-
 @pytest.mark.worker
 def test_demo_serves_the_project_and_a_sigterm_stops_its_worker_and_server(tmp_path):
     address = f"127.0.0.1:{_free_port()}"
@@ -91,30 +87,28 @@ def test_demo_serves_the_project_and_a_sigterm_stops_its_worker_and_server(tmp_p
             if "Press Ctrl-C" in line:
                 break
         assert f"http://{address}/" in "".join(announced)
-        body = None
-        for _ in range(60):  # gunicorn binds a moment after the announcement
+
+        def token() -> str | None:
+            request = urllib.request.Request(
+                f"http://{address}/api/auth/token/",
+                data=json.dumps({"username": "annotator1", "password": "demo-password-1"}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             try:
-                request = urllib.request.Request(
-                    f"http://{address}/api/auth/token/",
-                    data=json.dumps(
-                        {"username": "annotator1", "password": "demo-password-1"}
-                    ).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
                 with urllib.request.urlopen(request, timeout=5) as response:
-                    body = json.loads(response.read())
-                break
+                    return json.loads(response.read())["token"]
             except OSError:
-                time.sleep(0.5)
-        assert body and body["token"]
+                return None  # gunicorn binds a moment after the announcement
+
+        bearer = wait_for(token, 30, "the demo to serve")
         request = urllib.request.Request(
             f"http://{address}/api/projects/",
-            headers={"Authorization": f"Token {body['token']}"},
+            headers={"Authorization": f"Token {bearer}"},
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             projects = json.loads(response.read())
         assert [project["name"] for project in projects] == ["CIFAR-10 demo"]
-        children = _children(demo.pid)
+        children = child_pids(demo.pid)
         assert len(children) == 2  # the worker and the web server
 
         demo.send_signal(signal.SIGTERM)

@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,10 @@ from learning import services
 from learning.models import ModelVersion, TrainingRun
 from tests.factories import MembershipFactory
 from tests.learning.conftest import answer_truthfully
+from tests.processes import child_pids, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = ("default", "training")
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Worker:
@@ -74,10 +65,7 @@ class Worker:
         )
 
     def children(self) -> list[int]:
-        output = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.process.pid)], capture_output=True, text=True
-        ).stdout
-        return [int(pid) for pid in output.split()]
+        return child_pids(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -117,7 +105,7 @@ def test_worker_trains_selects_and_the_queue_serves_the_new_order(cifar_project,
     response = api(lead).post(f"/api/projects/{cifar_project.id}/training-runs/")
     assert response.status_code == 202
     run_id = response.json()["id"]
-    _wait_for(
+    wait_for(
         lambda: _run_state(run_id) in ("succeeded", "failed"), 240, "the worker to finish the run"
     )
 
@@ -139,12 +127,12 @@ def test_worker_killed_during_a_run_is_marked_failed_and_retried(cifar_project, 
     answer_truthfully(cifar_project, annotator, 60)
     run, _ = services.training_run_request(project=cifar_project, trigger="manual")
 
-    _wait_for(lambda: _run_state(run.pk) == "running", 60, "the run to start")
-    _wait_for(worker.children, 10, "the worker's pool process")
+    wait_for(lambda: _run_state(run.pk) == "running", 60, "the run to start")
+    wait_for(worker.children, 10, "the worker's pool process")
     for child in worker.children():
         os.kill(child, signal.SIGKILL)
 
-    retry = _wait_for(
+    retry = wait_for(
         lambda: TrainingRun.objects.filter(retry_of=run, state="succeeded").first(),
         240,
         "the retried run to succeed",
