@@ -9,6 +9,8 @@ from annotator.models import (
     ImportJob,
     Item,
     Membership,
+    ModelVersion,
+    Prediction,
     Project,
     Taxonomy,
     TaxonomyNode,
@@ -16,40 +18,52 @@ from annotator.models import (
 )
 
 
-class MembershipInline(admin.TabularInline):
+class ReadOnlyMixin:
+    """Viewable, never edited by hand: records of what happened, and what the services
+    change only together with an audit event (settings, budgets, members, taxonomies)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class MembershipInline(ReadOnlyMixin, admin.TabularInline):
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "name", "max_human_annotations", "daily_quota_per_annotator"]
     search_fields = ["name"]
     inlines = [MembershipInline]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "project", "user", "role"]
     list_filter = ["role", "project"]
 
 
-class TaxonomyNodeInline(admin.TabularInline):
+class TaxonomyNodeInline(ReadOnlyMixin, admin.TabularInline):
     model = TaxonomyNode
     extra = 0
     fields = ["path", "name", "depth", "position", "is_leaf"]
-    readonly_fields = fields
 
 
 @admin.register(Taxonomy)
-class TaxonomyAdmin(admin.ModelAdmin):
+class TaxonomyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "project", "name", "version", "created_at"]
     inlines = [TaxonomyNodeInline]
 
 
 @admin.register(TaxonomyNode)
-class TaxonomyNodeAdmin(admin.ModelAdmin):
+class TaxonomyNodeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "taxonomy", "path", "depth", "is_leaf"]
     list_filter = ["taxonomy"]
     search_fields = ["path"]
@@ -105,27 +119,27 @@ class ExportAdmin(admin.ModelAdmin):
         return export.file.name
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A record of what happened: viewable, never edited by hand."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "created_at", "project", "action", "actor_username", "target_type"]
     list_filter = ["action", "project"]
     search_fields = ["actor_username", "target_id"]
 
 
 @admin.register(TaxonomyNodeMapping)
-class TaxonomyNodeMappingAdmin(ReadOnlyAdmin):
+class TaxonomyNodeMappingAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "taxonomy", "old_node", "new_node", "kind"]
     list_filter = ["kind", "taxonomy"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "version", "taxonomy", "created_at"]
+    list_filter = ["project"]
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "model_version", "predicted_node", "confidence", "uncertainty"]
+    list_select_related = ["item", "model_version", "predicted_node"]
+    raw_id_fields = ["item", "predicted_node"]

@@ -4,29 +4,22 @@ The queue enforces budgets (``services._human_budget_left``); this module report
 them and records the 80% and 100% notices.
 """
 
-import datetime as dt
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from annotator import selectors
 from annotator.audit import audit_record
 from annotator.forecast import Forecast, accuracy_forecast
-from annotator.models import Assignment, AuditEvent, Project
+from annotator.models import AuditEvent, Project
 
 NOTICE_THRESHOLDS = (80, 100)
 # First key of the PostgreSQL advisory lock that serialises notice checks per project.
 _NOTICE_LOCK_CLASS = 0x6E6F74  # "not"
 _MS_PER_HOUR = 3_600_000
-
-
-def _open_leases(*, project: Project, now: dt.datetime) -> QuerySet[Assignment]:
-    return Assignment.objects.filter(
-        project=project, state=Assignment.State.ACTIVE, expires_at__gt=now
-    )
 
 
 def _notice_key(*, threshold: int, budget: int) -> str:
@@ -66,7 +59,7 @@ def budget_notices_record(*, project: Project) -> list[AuditEvent]:
     # count over a threshold is the exact, serialised count needed.
     in_reach = (
         selectors.annotation_human_list(project=project).count()
-        + _open_leases(project=project, now=timezone.now()).count()
+        + selectors.assignment_open_list(project=project, now=timezone.now()).count()
     )
     if in_reach * 100 < pending[0] * budget:
         return []
@@ -97,36 +90,21 @@ def _percent(used: int, budget: int) -> float:
     return 100.0 if budget == 0 else round(100 * used / budget, 1)
 
 
-def _quota_for(*, project: Project, user: AbstractBaseUser, now: dt.datetime) -> dict[str, Any]:
-    """The user's daily quota as the queue counts it: open leases count as spent."""
-    used_today = (
-        selectors.annotation_human_list(project=project)
-        .filter(annotator=user, created_at__gte=selectors.annotator_day_start(now=now))
-        .count()
-    )
-    open_leases = _open_leases(project=project, now=now).filter(annotator=user).count()
-    quota = project.daily_quota_per_annotator
-    return {
-        "daily_quota": quota,
-        "used_today": used_today,
-        "open_leases": open_leases,
-        "left_today": None if quota is None else max(quota - used_today - open_leases, 0),
-    }
-
-
 def budget_summary_for_user(
     *, project: Project, user: AbstractBaseUser, role: str
 ) -> dict[str, Any]:
     """The caller's quota; for leads and admins also the project budget and its forecast."""
     now = timezone.now()
-    summary: dict[str, Any] = {"quota": _quota_for(project=project, user=user, now=now)}
+    summary: dict[str, Any] = {
+        "quota": selectors.annotator_quota(project=project, user=user, now=now)
+    }
     if not selectors.project_can_manage(role=role):
         return summary
 
     human = selectors.annotation_human_list(project=project)
     totals = human.aggregate(used=Count("id"), duration_ms=Sum("duration_ms"))
     used = totals["used"]
-    open_leases = _open_leases(project=project, now=now).count()
+    open_leases = selectors.assignment_open_list(project=project, now=now).count()
     budget = project.max_human_annotations
     curve = selectors.project_learning_curve(project=project)
     # Without a budget there is no end to forecast at.

@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+# The answers given by people: every source but "auto". The one list of them.
 HUMAN_SOURCES = frozenset({"manual", "confirmed", "corrected"})
 AUTO_SOURCE = "auto"
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotator import services
-from annotator.imports import import_job_enqueue, taxonomy_create
+from annotator.imports.job import import_job_enqueue
 from annotator.models import ImportJob, Membership, Project
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data" / "cifar10"
@@ -51,10 +51,7 @@ def demo_seed(*, password: str | None = None) -> DemoSeed:
                 name=DEMO_PROJECT_NAME,
                 created_by=users["admin"],
                 description="600 CIFAR-10 images under a vehicle/animal taxonomy.",
-            )
-            taxonomy_create(
-                project=project,
-                data=json.loads((DEMO_DATA / "taxonomy.json").read_text()),
+                taxonomy=json.loads((DEMO_DATA / "taxonomy.json").read_text()),
             )
             job = import_job_enqueue(
                 project=project, user=users["admin"], source=DEMO_DATA / "images", with_labels=True

@@ -1,12 +1,13 @@
-"""Changing and ending memberships (adding one is ``services.membership_add``)."""
+"""Changing and ending memberships (adding one is ``services.membership_add``, which
+changes the role through ``membership_role_change`` when the person is already a member)."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import Http404
 
 from annotator.audit import audit_record
+from annotator.exceptions import InvalidInput
 from annotator.models import Assignment, AuditEvent, Item, Membership, Project
-from annotator.services import InvalidInput
 
 
 def membership_get(*, project: Project, membership_id: int) -> Membership:

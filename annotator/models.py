@@ -8,6 +8,24 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
+from annotator.jobs import Job
+
+
+class Strategy(models.TextChoices):
+    """The query strategies a project may use: the names of learning.core.strategies.
+
+    A test holds the two lists equal; the labels explain each choice to a lead.
+    """
+
+    MARGIN = "margin", "Margin: the items whose top two classes are closest"
+    LEAST_CONFIDENCE = "least_confidence", "Least confidence: the lowest top probability"
+    ENTROPY = "entropy", "Entropy: the most spread-out predictions"
+    HIERARCHICAL = "hierarchical", "Hierarchical: the weakest level of the predicted path"
+    BALANCED = "balanced", "Class-balanced: rare predicted classes first, uncertain within"
+    KCENTER = "kcenter", "Diversity (k-center): items unlike any chosen so far"
+    COMBINED = "combined", "Combined: class-balanced diversity among the most uncertain"
+    RANDOM = "random", "Random: the baseline"
+
 
 class Project(models.Model):
     name = models.CharField(max_length=200)
@@ -27,7 +45,7 @@ class Project(models.Model):
     annotations_per_item = models.PositiveSmallIntegerField(default=1)
     # Learning: how the next items are chosen and when the model retrains.
     # The best of the strategies on the CIFAR-10 benchmark (docs/benchmarks.md).
-    strategy = models.CharField(max_length=30, default="margin")
+    strategy = models.CharField(max_length=30, choices=Strategy.choices, default=Strategy.MARGIN)
     batch_size = models.PositiveIntegerField(default=100)
     retrain_every = models.PositiveIntegerField(
         default=50, help_text="Retrain after this many new human annotations"
@@ -166,6 +184,70 @@ class Item(models.Model):
         return f"item {self.pk} ({self.original_name})"
 
 
+class ModelVersion(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    taxonomy = models.ForeignKey(Taxonomy, on_delete=models.PROTECT, related_name="model_versions")
+    version = models.PositiveIntegerField()
+    checkpoint = models.CharField(max_length=500, blank=True)
+    human_labels = models.PositiveIntegerField(default=0)
+    # Accuracy per level on the shadow sample and the gold set, cascade threshold, ...
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "learning_modelversion"  # created by the learning app, before the move
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="model_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"model v{self.version} ({self.project})"
+
+
+class Prediction(models.Model):
+    """A model version's view of one item, at every level of the taxonomy."""
+
+    class Mode(models.TextChoices):
+        FULL = "full", "label the whole path"
+        FINE = "fine", "coarse settled, ask below it"
+        VERIFY = "verify", "confirm the prediction"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="predictions"
+    )
+    # Most likely node at each level, top-down: [{"node": id, "path": ..., "p": ...}, ...]
+    path = models.JSONField(default=list)
+    predicted_node = models.ForeignKey(TaxonomyNode, on_delete=models.CASCADE, related_name="+")
+    confidence = models.FloatField(help_text="Probability of the whole predicted path")
+    uncertainty = models.FloatField(default=0.0)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.FULL)
+    settled_depth = models.PositiveSmallIntegerField(
+        default=0, help_text="Leading levels the model is sure of"
+    )
+    strategy = models.CharField(max_length=50, blank=True, help_text="Strategy that picked it")
+    priority = models.FloatField(default=0.0)
+    # Marked wrong in a verification grid: the item is asked again in full.
+    rejected = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "learning_prediction"  # created by the learning app, before the move
+        ordering = ["-model_version_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "model_version"], name="prediction_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"prediction of item {self.item_id} by model {self.model_version_id}"
+
+    @property
+    def question(self) -> str:
+        """The mode the queue asks in: a rejected prediction is asked in full."""
+        return self.Mode.FULL if self.rejected else self.mode
+
+
 class Assignment(models.Model):
     """A lease: the item is the annotator's until it expires, is submitted or released."""
 
@@ -186,7 +268,7 @@ class Assignment(models.Model):
     expires_at = models.DateTimeField()
     # What the annotator was shown, so the answer's provenance comes from the server.
     prediction = models.ForeignKey(
-        "learning.Prediction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:
@@ -226,7 +308,7 @@ class Annotation(models.Model):
         Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
     )
     prediction = models.ForeignKey(
-        "learning.Prediction",
+        Prediction,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -234,7 +316,7 @@ class Annotation(models.Model):
         help_text="The prediction shown to the annotator",
     )
     model_version = models.ForeignKey(
-        "learning.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     # NULL, not "", for "no key": the unique constraint must not treat two as equal.
@@ -258,20 +340,13 @@ class Annotation(models.Model):
         return f"annotation {self.pk} of item {self.item_id} ({self.source})"
 
 
-class ImportJob(models.Model):
+class ImportJob(Job):
     """An image import, run by the worker for uploads, with its progress and report."""
-
-    class State(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     source = models.CharField(max_length=1000, help_text="Folder or stored zip being imported")
     with_labels = models.BooleanField(default=False)
     total = models.PositiveIntegerField(default=0)
@@ -285,12 +360,6 @@ class ImportJob(models.Model):
         help_text="With labels: folders that name no taxonomy leaf, as "
         "[{folder, files}]; their images have no ground truth",
     )
-    error = models.TextField(blank=True, help_text="Why the whole import failed, if it did")
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"import {self.pk} into project {self.project_id} ({self.state})"
@@ -388,7 +457,7 @@ def export_file_path(export: "Export", filename: str) -> str:
     return f"exports/{filename}"
 
 
-class Export(models.Model):
+class Export(Job):
     """A dataset export run by the worker, with its provenance, progress and file."""
 
     class Format(models.TextChoices):
@@ -396,12 +465,6 @@ class Export(models.Model):
         JSON = "json"
         COCO = "coco"
         IMAGEFOLDER = "imagefolder"
-
-    class State(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     created_by = models.ForeignKey(
@@ -411,11 +474,10 @@ class Export(models.Model):
     options = models.JSONField(
         default=dict, blank=True, help_text="Filters, and the layout of an ImageFolder zip"
     )
-    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     # The versions the labels and predictions come from, fixed when the export starts.
     taxonomy = models.ForeignKey(Taxonomy, on_delete=models.PROTECT, related_name="exports")
     model_version = models.ForeignKey(
-        "learning.ModelVersion",
+        ModelVersion,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -430,15 +492,6 @@ class Export(models.Model):
     )
     file = models.FileField(upload_to=export_file_path, max_length=300, blank=True)
     size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes")
-    error = models.TextField(blank=True, help_text="Why the export failed, if it did")
-    created_at = models.DateTimeField(auto_now_add=True)
-    # Written with every progress update: a running export whose worker died stops
-    # beating, and a redelivered task may take it over.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.format} export {self.pk} of project {self.project_id} ({self.state})"

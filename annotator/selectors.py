@@ -1,12 +1,14 @@
 """Reads. Everything a user may reach goes through an access check that answers 404."""
 
 import datetime as dt
+from collections import Counter, defaultdict
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from annotator.consensus import HUMAN_SOURCES, Vote, final_label
 from annotator.models import (
     Annotation,
     Assignment,
@@ -14,13 +16,11 @@ from annotator.models import (
     ImportJob,
     Item,
     Membership,
+    ModelVersion,
     Project,
     Taxonomy,
     TaxonomyNode,
 )
-from learning.models import ModelVersion
-
-LEAD_ROLES = (Membership.Role.LEAD,)
 
 
 def project_role(*, user: AbstractBaseUser, project: Project) -> str | None:
@@ -55,6 +55,19 @@ def project_get_for_user(
 
 def project_can_manage(*, role: str) -> bool:
     return role in ("admin", Membership.Role.LEAD)
+
+
+def project_can_create(*, user: AbstractBaseUser) -> bool:
+    return user.is_staff
+
+
+def project_can_set_budget(*, role: str) -> bool:
+    """Budgets and quotas (``services.BUDGET_FIELDS``) are for admins; leads set the rest."""
+    return role == "admin"
+
+
+def annotation_can_undo(*, user: AbstractBaseUser, annotation: Annotation) -> bool:
+    return annotation.annotator_id == user.pk
 
 
 def taxonomy_current(*, project: Project) -> Taxonomy | None:
@@ -129,7 +142,12 @@ def import_job_get_for_user(*, user: AbstractBaseUser, job_id: int) -> ImportJob
 
 def annotation_human_list(*, project: Project) -> QuerySet[Annotation]:
     """The project's answers by people (everything but auto-accepted labels)."""
-    return Annotation.objects.filter(project=project).exclude(source=Annotation.Source.AUTO)
+    return Annotation.objects.filter(project=project, source__in=HUMAN_SOURCES)
+
+
+def model_version_latest(*, project: Project) -> ModelVersion | None:
+    """The project's newest model: the one whose predictions the queue shows."""
+    return project.model_versions.order_by("-version").first()
 
 
 def project_progress(*, project: Project) -> dict:
@@ -152,6 +170,34 @@ def annotator_day_start(*, now: dt.datetime | None = None) -> dt.datetime:
     """Daily quotas reset at midnight UTC."""
     now = now or timezone.now()
     return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def assignment_open_list(*, project: Project, now: dt.datetime) -> QuerySet[Assignment]:
+    """Leases still running: each may become an answer, so budgets count them as spent."""
+    return Assignment.objects.filter(
+        project=project, state=Assignment.State.ACTIVE, expires_at__gt=now
+    )
+
+
+def annotator_quota(*, project: Project, user: AbstractBaseUser, now: dt.datetime) -> dict:
+    """The user's daily quota as the queue counts it: open leases count as spent.
+
+    The one count of it: the queue refuses a lease when ``left_today`` is 0, and the
+    budget page shows the same figures.
+    """
+    used_today = (
+        annotation_human_list(project=project)
+        .filter(annotator=user, created_at__gte=annotator_day_start(now=now))
+        .count()
+    )
+    open_leases = assignment_open_list(project=project, now=now).filter(annotator=user).count()
+    quota = project.daily_quota_per_annotator
+    return {
+        "daily_quota": quota,
+        "used_today": used_today,
+        "open_leases": open_leases,
+        "left_today": None if quota is None else max(quota - used_today - open_leases, 0),
+    }
 
 
 def project_learning_curve(*, project: Project) -> list[tuple[int, float]]:
@@ -187,3 +233,84 @@ def export_list(*, project: Project) -> QuerySet[Export]:
     return project.exports.select_related("taxonomy", "model_version").order_by(
         "-created_at", "-id"
     )
+
+
+def annotation_counts_by_source(*, project: Project) -> dict[str, int]:
+    counts = dict.fromkeys(Annotation.Source.values, 0)
+    rows = Annotation.objects.filter(project=project).values("source").annotate(n=Count("id"))
+    counts.update({row["source"]: row["n"] for row in rows})
+    return counts
+
+
+def _votes_by_item(annotations: QuerySet[Annotation]) -> dict[int, list[tuple[str, Vote]]]:
+    """(annotator, vote) per item, oldest first, as the consensus rule reads them."""
+    votes = defaultdict(list)
+    for item_id, username, node_path, source, created_at in annotations.order_by(
+        "created_at"
+    ).values_list("item_id", "annotator__username", "node__path", "source", "created_at"):
+        votes[item_id].append((username, Vote(node_path, source, created_at)))
+    return votes
+
+
+def annotator_stats_list(*, project: Project) -> list[dict]:
+    """Answers, labeling hours, items per hour and agreement with the final label.
+
+    Agreement is measured only on items that more than one person answered: elsewhere
+    the final label is the person's own answer.
+    """
+    human = annotation_human_list(project=project)
+    totals = (
+        human.values("annotator__username")
+        .annotate(answers=Count("id"), duration=Sum("duration_ms"))
+        .order_by("annotator__username")
+    )
+    overlapped = human.values("item_id").annotate(n=Count("id")).filter(n__gte=2).values("item_id")
+    agreed, compared = Counter(), Counter()
+    for answers in _votes_by_item(human.filter(item_id__in=overlapped)).values():
+        label = final_label(vote for _, vote in answers)
+        for username, vote in answers:
+            compared[username] += 1
+            agreed[username] += vote.path == label.path
+    rows = []
+    for row in totals:
+        username = row["annotator__username"]
+        hours = (row["duration"] or 0) / 3_600_000
+        rows.append(
+            {
+                "username": username,
+                "answers": row["answers"],
+                "hours": round(hours, 3),
+                "items_per_hour": round(row["answers"] / hours, 1) if hours else None,
+                "agreement": agreed[username] / compared[username] if compared[username] else None,
+                "compared": compared[username],
+            }
+        )
+    return rows
+
+
+def annotation_disagreement_list(*, project: Project, limit: int) -> list[dict]:
+    """Items whose human answers differ, newest first, with the final label they give."""
+    human = annotation_human_list(project=project)
+    split = list(
+        human.values("item_id")
+        .annotate(nodes=Count("node", distinct=True))
+        .filter(nodes__gte=2)
+        .order_by("-item_id")
+        .values_list("item_id", flat=True)[:limit]
+    )
+    answers = _votes_by_item(human.filter(item_id__in=split))
+    rows = []
+    for item_id in split:
+        label = final_label(vote for _, vote in answers[item_id])
+        rows.append(
+            {
+                "item": item_id,
+                "answers": [
+                    {"annotator": username, "path": vote.path, "created_at": vote.created_at}
+                    for username, vote in answers[item_id]
+                ],
+                "label": label.path,
+                "agreement": label.final_agreement,
+            }
+        )
+    return rows

@@ -4,7 +4,6 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import partial
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -14,54 +13,49 @@ from django.utils import timezone
 from annotator import selectors
 from annotator.audit import audit_record, changed_fields
 from annotator.budgets import budget_notices_record
-from annotator.imports import taxonomy_create
+from annotator.consensus import HUMAN_SOURCES
+from annotator.exceptions import InvalidInput, StaleLease
+from annotator.items import items_state_recompute
+from annotator.memberships import membership_role_change
 from annotator.models import (
     Annotation,
     Assignment,
     AuditEvent,
     Item,
     Membership,
+    Prediction,
     Project,
+    Strategy,
     TaxonomyNode,
 )
-from learning.models import Prediction
-from learning.services import training_maybe_request
-
-
-class ServiceError(Exception):
-    """An expected refusal with a message for the client."""
-
-
-class InvalidInput(ServiceError):
-    pass
-
-
-class StaleLease(ServiceError):
-    pass
+from annotator.signals import answers_committed
+from annotator.taxonomy.versions import taxonomy_initial_create
 
 
 def project_create(
-    *, name: str, created_by: AbstractBaseUser | None, description: str = ""
-) -> Project:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("A project needs a name.")
-    return Project.objects.create(name=name, description=description, created_by=created_by)
-
-
-def project_create_with_taxonomy(
     *,
     name: str,
     created_by: AbstractBaseUser | None,
     description: str = "",
     taxonomy: dict | None = None,
     taxonomy_csv: str | None = None,
+    levels: list[str] | None = None,
 ) -> Project:
-    """A project and, when one is given, its first taxonomy, all or nothing."""
+    """A project and, when one is given (JSON or CSV), its first taxonomy, audited; all
+    or nothing. The one way a project is made: the API, the commands and the demo."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("A project needs a name.")
     with transaction.atomic():
-        project = project_create(name=name, created_by=created_by, description=description)
+        project = Project.objects.create(name=name, description=description, created_by=created_by)
         if taxonomy is not None or taxonomy_csv is not None:
-            taxonomy_create(project=project, data=taxonomy, csv_text=taxonomy_csv)
+            taxonomy_initial_create(
+                project=project,
+                actor=created_by,
+                data=taxonomy,
+                csv_text=taxonomy_csv,
+                levels=levels,
+            )
     return project
 
 
@@ -91,6 +85,8 @@ def project_update(*, project: Project, actor: AbstractBaseUser | None = None, *
     unknown = fields.keys() - set(PROJECT_EDITABLE_FIELDS)
     if unknown:
         raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.")
+    if "strategy" in fields and fields["strategy"] not in Strategy.values:
+        raise InvalidInput(f"Unknown strategy; choose from {', '.join(sorted(Strategy.values))}.")
     with transaction.atomic():
         # "before" is read under the row lock, so concurrent edits each log what they replaced.
         current = Project.objects.select_for_update().get(pk=project.pk)
@@ -138,21 +134,17 @@ def membership_add(
         membership, created = Membership.objects.get_or_create(
             project=project, user=user, defaults={"role": role}
         )
-        previous_role = None if created else membership.role
-        if not created and membership.role != role:
-            membership.role = role
-            membership.save(update_fields=["role"])
-        if previous_role != role:
-            audit_record(
-                actor=actor,
-                project=project,
-                action=AuditEvent.Action.MEMBER_ADD
-                if created
-                else AuditEvent.Action.MEMBER_ROLE_CHANGE,
-                before=None if created else {"username": username, "role": previous_role},
-                after={"username": username, "role": role},
-                target=membership,
-            )
+        if not created:
+            # Adding someone already in the project changes their role, audited once.
+            return membership_role_change(membership=membership, role=role, actor=actor)
+        audit_record(
+            actor=actor,
+            project=project,
+            action=AuditEvent.Action.MEMBER_ADD,
+            before=None,
+            after={"username": username, "role": role},
+            target=membership,
+        )
     return membership
 
 
@@ -169,9 +161,7 @@ def _human_budget_left(*, project: Project, user: AbstractBaseUser, now: dt.date
     Active leases count as spent: each one may become an annotation, so counting them
     is what keeps many annotators at once from overshooting.
     """
-    active = Assignment.objects.filter(
-        project=project, state=Assignment.State.ACTIVE, expires_at__gt=now
-    )
+    active = selectors.assignment_open_list(project=project, now=now)
     human = selectors.annotation_human_list(project=project)
     budget = project.max_human_annotations
     if budget is not None and human.count() + active.count() >= budget:
@@ -183,12 +173,7 @@ def _human_budget_left(*, project: Project, user: AbstractBaseUser, now: dt.date
         if (spent["total"] or 0) + reserved >= project.max_annotator_hours * 3_600_000:
             return False
     if project.daily_quota_per_annotator is not None:
-        today = human.filter(annotator=user, created_at__gte=selectors.annotator_day_start(now=now))
-        if (
-            today.count() + active.filter(annotator=user).count()
-            >= project.daily_quota_per_annotator
-        ):
-            return False
+        return selectors.annotator_quota(project=project, user=user, now=now)["left_today"] > 0
     return True
 
 
@@ -264,7 +249,7 @@ def grid_next(
 
     The leaf is that of the best free item in verify mode; None when there is none.
     """
-    latest = project.model_versions.order_by("-version").first()
+    latest = selectors.model_version_latest(project=project)
     if latest is None:
         return None
     now = timezone.now()
@@ -332,11 +317,6 @@ class Submission:
 
 
 def _source_check(*, source: str | None, node: TaxonomyNode, prediction: Prediction | None) -> str:
-    human_sources = {
-        Annotation.Source.MANUAL,
-        Annotation.Source.CONFIRMED,
-        Annotation.Source.CORRECTED,
-    }
     if source is None:
         if prediction is None:
             return Annotation.Source.MANUAL
@@ -345,8 +325,8 @@ def _source_check(*, source: str | None, node: TaxonomyNode, prediction: Predict
             if prediction.predicted_node_id == node.pk
             else Annotation.Source.CORRECTED
         )
-    if source not in human_sources:
-        raise InvalidInput(f"source must be one of {', '.join(sorted(human_sources))}.")
+    if source not in HUMAN_SOURCES:
+        raise InvalidInput(f"source must be one of {', '.join(sorted(HUMAN_SOURCES))}.")
     if source != Annotation.Source.MANUAL and prediction is None:
         raise InvalidInput(f"source {source!r} needs a prediction, and none was shown.")
     if source == Annotation.Source.CONFIRMED and prediction.predicted_node_id != node.pk:
@@ -409,11 +389,10 @@ def annotation_submit(
             )
             budget_notices_record(project=item.project)
             _lease_end(assignment=assignment, state=Assignment.State.SUBMITTED)
-            answers = item.annotations.exclude(source=Annotation.Source.AUTO).count()
-            if answers >= item.project.annotations_per_item:
-                Item.objects.filter(pk=item.pk).update(state=Item.State.LABELED)
-            if settings.ARBOR_AUTO_RETRAIN:
-                transaction.on_commit(partial(training_maybe_request, project_id=item.project_id))
+            items_state_recompute(item_ids=[item.pk])
+            transaction.on_commit(
+                partial(answers_committed.send, sender=Annotation, project_id=item.project_id)
+            )
     except IntegrityError:
         # The same key raced in through another lease; the stored answer wins.
         if (replayed := replay()) is not None:
@@ -497,10 +476,8 @@ def annotation_undo(*, annotation: Annotation, user: AbstractBaseUser) -> Assign
         annotation.delete()
         assignment.state = Assignment.State.ACTIVE
         assignment.save(update_fields=["state"])
-        answers = item.annotations.exclude(source=Annotation.Source.AUTO).count()
-        if answers < item.project.annotations_per_item:
-            item.state = Item.State.UNLABELED
+        items_state_recompute(item_ids=[item.pk])
         # With overlap another person may hold a lease on the item too: keep the later end.
         item.lease_expires_at = max(item.lease_expires_at or now, assignment.expires_at)
-        item.save(update_fields=["state", "lease_expires_at"])
+        item.save(update_fields=["lease_expires_at"])
     return assignment

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.api.common import service_call, validated
-from annotator.api.views import NodeField
+from annotator.api.serializers import NodeField
 from annotator.selectors import project_get_for_user
 from learning import selectors, services
 from learning.models import LabelIssue, TrainingRun
@@ -27,7 +27,7 @@ class TrainingRunOutputSerializer(serializers.ModelSerializer):
             "state",
             "trigger",
             "human_labels",
-            "retry_of",
+            "attempts",
             "model_version",
             "created_at",
             "started_at",

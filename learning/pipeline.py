@@ -17,17 +17,32 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotator.models import Annotation, Item, Project, Taxonomy, TaxonomyNode
+from annotator.models import (
+    Annotation,
+    Item,
+    ModelVersion,
+    Prediction,
+    Project,
+    Taxonomy,
+    TaxonomyNode,
+)
+from annotator.selectors import model_version_latest
 from learning.core import cascade
 from learning.core.calibration import head_calibrate, temperature_fit
 from learning.core.data import decode_images
+from learning.core.evaluation import (
+    predicted_path_level_probabilities,
+    predicted_path_probability,
+    samples_evaluate,
+)
+from learning.core.label_review import labels_review
 from learning.core.networks import LeafClassifier, build_network
 from learning.core.propagation import pca_axes
 from learning.core.scoring import PoolScores, score_embeddings
 from learning.core.strategies import PoolState, route, select
 from learning.core.taxonomy import Taxonomy as CoreTaxonomy
 from learning.core.training import HeadConfig, save_checkpoint, train_head
-from learning.models import ModelVersion, Prediction, TrainingRun
+from learning.models import TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -258,71 +273,37 @@ def _temperature(core, head, embeddings, label, sample) -> float:
 
 def _evaluate(core, scores: PoolScores, label, gold, sample, train, taxonomy) -> dict:
     """Accuracy per level on the shadow sample (human labels) and the gold set."""
-    metrics = {}
-    leaves = set(core.leaves)
-    gold_index = np.array(
-        [
-            taxonomy.core_index(node) if node.is_leaf else -1
-            for node in _nodes_by_id(taxonomy, gold)
-        ],
-        dtype=np.int64,
-    )
-    for name, rows, truth in (
-        ("shadow", (sample == Item.Sample.SHADOW) & np.isin(label, list(leaves)), label),
-        ("gold", (gold_index >= 0) & ~train, gold_index),
-    ):
-        if rows.any():
-            positions = np.array([core.leaf_position(index) for index in truth[rows]])
-            result = core.evaluate(scores.leaf_probs[rows], positions)
-            predicted = np.array(
-                [core.leaf_position(index) for index in scores.predicted_path[rows, -1]]
-            )
-            # Rows: true leaf, columns: predicted leaf (leaves in taxonomy order).
-            confusion = np.zeros((core.num_leaves, core.num_leaves), dtype=np.int64)
-            np.add.at(confusion, (positions, predicted), 1)
-            metrics[name] = {
-                "n": int(rows.sum()),
-                **result,
-                "leaves": [taxonomy.nodes[index].path for index in core.leaves],
-                "confusion": confusion.tolist(),
-            }
-    return metrics
-
-
-def _nodes_by_id(taxonomy: ProjectTaxonomy, node_ids: np.ndarray) -> list:
-    """Nodes of the current taxonomy for ``node_ids``; a stand-in inner node otherwise."""
-    by_id = {node.pk: node for node in taxonomy.nodes}
-    missing = TaxonomyNode(is_leaf=False)
-    return [by_id.get(node_id, missing) for node_id in node_ids.tolist()]
+    # Gold answers off the current taxonomy's leaves (or none: id 0) are left out.
+    leaf_index = {node.pk: taxonomy.core_index(node) for node in taxonomy.nodes if node.is_leaf}
+    gold_index = np.array([leaf_index.get(node_id, -1) for node_id in gold.tolist()], np.int64)
+    samples = {
+        "shadow": ((sample == Item.Sample.SHADOW) & np.isin(label, list(core.leaves)), label),
+        "gold": ((gold_index >= 0) & ~train, gold_index),
+    }
+    return samples_evaluate(core, scores.leaf_probs, scores.predicted_path, samples)
 
 
 def _model_version_write(run, taxonomy: ProjectTaxonomy, network, metrics) -> ModelVersion:
     """The run's model version; a redelivered run finds the one it already wrote."""
+    project = run.project
+    Project.objects.select_for_update().filter(pk=project.pk).first()
     existing = ModelVersion.objects.filter(training_run=run).first()
     if existing is not None:
         return existing
-    project = run.project
-    Project.objects.select_for_update().filter(pk=project.pk).first()
-    latest = project.model_versions.order_by("-version").first()
+    latest = model_version_latest(project=project)
     number = latest.version + 1 if latest else 1
     checkpoint = _project_folder(project) / f"model-v{number}.pt"
     save_checkpoint(checkpoint, network, taxonomy.core, {"project": project.pk, "version": number})
-    return ModelVersion.objects.create(
+    version = ModelVersion.objects.create(
         project=project,
         taxonomy=taxonomy.taxonomy,
-        training_run=run,
         version=number,
         checkpoint=str(checkpoint.relative_to(settings.MEDIA_ROOT)),
         human_labels=metrics["human_labels"],
         metrics=metrics,
     )
-
-
-def _path_confidence(core, scores: PoolScores) -> np.ndarray:
-    """Probability of each row's whole predicted path: that of its predicted leaf."""
-    leaf_column = {node: column for column, node in enumerate(core.leaves)}
-    columns = np.array([leaf_column[node] for node in scores.predicted_path[:, -1]])
-    return scores.leaf_probs[np.arange(len(columns)), columns]
+    TrainingRun.objects.filter(pk=run.pk).update(model_version=version)
+    return version
 
 
 def _predictions_write(
@@ -330,12 +311,9 @@ def _predictions_write(
 ) -> None:
     core = taxonomy.core
     rows = np.flatnonzero(unlabeled)
-    confidence = _path_confidence(core, scores)
+    confidence = predicted_path_probability(core, scores.leaf_probs, scores.predicted_path)
+    path_probs = predicted_path_level_probabilities(core, scores.level_probs, scores.predicted_path)
     modes, settled = route(scores.leaf_probs[rows], core)
-    level_column = [
-        {node: column for column, node in enumerate(core.level_nodes(level))}
-        for level in range(core.depth)
-    ]
     priority = 1.0 - confidence  # the rest of the pool: most uncertain first
     picked = pool_rows[selection.indices]
     priority[picked] = BATCH_PRIORITY + np.linspace(1.0, 0.0, len(picked), endpoint=False)
@@ -350,7 +328,7 @@ def _predictions_write(
             {
                 "node": taxonomy.nodes[index].pk,
                 "path": taxonomy.nodes[index].path,
-                "p": round(float(scores.level_probs[level][row, level_column[level][index]]), 4),
+                "p": round(float(path_probs[row, level]), 4),
             }
             for level, index in enumerate(scores.predicted_path[row].tolist())
         ]
@@ -392,7 +370,7 @@ def _cascade(project, version, taxonomy, scores, item_ids, sample, label, pool) 
     """Draw the audit sample once: random items among the confident part of the pool."""
     if (sample == Item.Sample.AUDIT).any():
         return sample
-    confidence = _path_confidence(taxonomy.core, scores)
+    confidence = predicted_path_probability(taxonomy.core, scores.leaf_probs, scores.predicted_path)
     candidates = item_ids[pool & (confidence >= AUDIT_CONFIDENCE_FLOOR)]
     audit = _sample_draw(project, candidates, project.audit_size, Item.Sample.AUDIT)
     sample = sample.copy()
@@ -403,7 +381,7 @@ def _cascade(project, version, taxonomy, scores, item_ids, sample, label, pool) 
 def _auto_accept(project, version, taxonomy, scores, item_ids, sample, unlabeled) -> None:
     """Accept every confident pool prediction above the audited threshold."""
     core = taxonomy.core
-    confidence = _path_confidence(core, scores)
+    confidence = predicted_path_probability(core, scores.leaf_probs, scores.predicted_path)
     answers = _human_labels(project)
     node_by_id = {node.pk: node for node in taxonomy.nodes}
     audited, correct = [], []
@@ -464,50 +442,25 @@ def _auto_accept(project, version, taxonomy, scores, item_ids, sample, unlabeled
 def _label_issues_flag(project, version, taxonomy, embeddings, label, train, item_ids) -> None:
     """Flag human labels that confident learning finds unlikely, for a lead to review.
 
-    cleanlab needs out-of-sample probabilities: each fold's head never saw its labels.
-    It runs per level, and only on levels where those probabilities agree with the
-    given labels often enough to be trusted: early on that is the coarse level alone,
-    which is also where mistakes cost most.
+    The maths (k-fold heads, cleanlab per trusted level) is ``learning.core.label_review``;
+    here the training rows go in and one LabelIssue per newly flagged answer comes out.
     """
-    from cleanlab.filter import find_label_issues
-
     from learning.models import LabelIssue
 
     core = taxonomy.core
     rows = np.flatnonzero(train & np.isin(label, list(core.leaves)))
     if len(rows) < settings.ARBOR_LABEL_REVIEW_MIN_LABELS:
         return
-    folds = np.random.default_rng(version.pk).integers(0, 5, len(rows))
-    out_of_sample = np.zeros((len(rows), core.num_leaves), dtype=np.float64)
-    for fold in range(5):
-        held = folds == fold
-        if held.all() or not held.any():
-            continue
-        head = train_head(
-            embeddings[rows[~held]],
-            label[rows[~held]],
-            core,
-            config=HeadConfig(self_training_rounds=0),
-        )
-        out_of_sample[held] = score_embeddings(head, embeddings[rows[held]], core).leaf_probs
-    given_path = core.leaf_ancestors[[core.leaf_position(index) for index in label[rows]]]
-    flagged = np.zeros(len(rows), dtype=bool)
-    for level in range(core.depth):
-        level_nodes = core.level_nodes(level)
-        column = {node: position for position, node in enumerate(level_nodes)}
-        given = np.array([column[node] for node in given_path[:, level]])
-        probs = core.level_probabilities(out_of_sample, level)
-        classes, given = np.unique(given, return_inverse=True)
-        probs = probs[:, classes]
-        probs /= np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
-        trusted = (probs.argmax(axis=1) == given).mean() >= settings.ARBOR_LABEL_REVIEW_MIN_ACCURACY
-        if len(classes) >= 2 and trusted:
-            # n_jobs=1: a Celery pool process is daemonic and may not start a pool of its own.
-            flagged |= find_label_issues(labels=given, pred_probs=probs, filter_by="both", n_jobs=1)
-    if not flagged.any():
+    found = labels_review(
+        embeddings[rows],
+        label[rows],
+        core,
+        seed=version.pk,
+        min_accuracy=settings.ARBOR_LABEL_REVIEW_MIN_ACCURACY,
+    )
+    if not len(found):
         return
-    suggestions = core.predict_top_down(out_of_sample)[:, -1]
-    flagged_items = item_ids[rows[flagged]].tolist()
+    flagged_items = item_ids[rows[found.indices]].tolist()
     latest = {}
     for annotation in (
         Annotation.objects.filter(project=project, item_id__in=flagged_items)
@@ -521,18 +474,17 @@ def _label_issues_flag(project, version, taxonomy, embeddings, label, train, ite
         )
     )
     issues = []
-    for offset, item_id in zip(np.flatnonzero(flagged).tolist(), flagged_items, strict=True):
+    for position, item_id in enumerate(flagged_items):
         annotation = latest.get(item_id)
         if annotation is None or annotation.pk in already:
             continue
-        given_leaf = core.leaf_position(label[rows[offset]])
         issues.append(
             LabelIssue(
                 project=project,
                 annotation=annotation,
                 model_version=version,
-                suggested_node=taxonomy.nodes[suggestions[offset]],
-                label_quality=float(out_of_sample[offset, given_leaf]),
+                suggested_node=taxonomy.nodes[found.suggested[position]],
+                label_quality=float(found.quality[position]),
             )
         )
     LabelIssue.objects.bulk_create(issues)

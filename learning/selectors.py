@@ -4,9 +4,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import Http404
 
-from annotator.models import Project
+from annotator.models import ModelVersion, Project
 from annotator.selectors import project_get_for_user
-from learning.models import LabelIssue, ModelVersion, TrainingRun
+from learning.models import LabelIssue, TrainingRun
 
 
 def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:

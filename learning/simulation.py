@@ -31,10 +31,17 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotator import services as annotator_services
-from annotator.imports import images_import, taxonomy_create
-from annotator.models import Annotation, Item, Membership, Project, TaxonomyNode
-from annotator.selectors import taxonomy_current
-from learning.models import ModelVersion, Prediction
+from annotator.imports.job import images_import
+from annotator.models import (
+    Annotation,
+    Item,
+    Membership,
+    ModelVersion,
+    Prediction,
+    Project,
+    TaxonomyNode,
+)
+from annotator.selectors import model_version_latest, taxonomy_current
 
 KEY_S = 0.28
 MENTAL_S = 1.35
@@ -212,8 +219,8 @@ def campaign_run(campaign: Campaign) -> dict:
         project = annotator_services.project_create(
             name=f"simulation {campaign.strategy} {time.strftime('%Y-%m-%d %H:%M:%S')}",
             created_by=None,
+            taxonomy=json.loads(campaign.taxonomy.read_text()),
         )
-        taxonomy_create(project=project, data=json.loads(campaign.taxonomy.read_text()))
         for field_name, value in (
             ("strategy", campaign.strategy),
             ("batch_size", campaign.batch_size),
@@ -332,7 +339,7 @@ class _Evaluation:
 
 def _round_row(project: Project, tally: Tally, started: float, evaluation) -> dict:
     labeled, accuracy = _label_accuracy(project)
-    version = ModelVersion.objects.filter(project=project).order_by("-version").first()
+    version = model_version_latest(project=project)
     metrics = version.metrics if version else {}
     if version is not None and evaluation is not None:
         measured = evaluation.accuracy(version)

@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
+from annotator.jobs import Outcome
 from learning import services
 
 
@@ -10,7 +11,7 @@ from learning import services
 def training_run(self, run_id: int) -> str:
     """Train, score, select. Routed to the `training` queue (a GPU worker can take it)."""
     outcome = services.training_run_execute(run_id=run_id)
-    if outcome == services.RunOutcome.BUSY:
+    if outcome == Outcome.BUSY:
         # Redelivered while the run still beats: its worker may be alive. Look again
         # once a dead worker's heartbeat would have gone stale.
         raise self.retry(countdown=settings.ARBOR_TRAINING_STALE_SECONDS)

@@ -6,7 +6,17 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from annotator.models import Item, Membership, Project, Taxonomy, TaxonomyNode
+from annotator.models import (
+    Annotation,
+    Item,
+    Membership,
+    ModelVersion,
+    Prediction,
+    Project,
+    Taxonomy,
+    TaxonomyNode,
+)
+from annotator.selectors import taxonomy_current
 
 PASSWORD = "correct horse battery"
 
@@ -90,3 +100,71 @@ def item_create(project: Project, seed: int, **fields) -> Item:
     item.image.save(f"{seed}.png", ContentFile(data), save=False)
     item.save()
     return item
+
+
+def node_of(project: Project, node: TaxonomyNode | str) -> TaxonomyNode:
+    """``node`` itself, or the node at that path in the project's current taxonomy."""
+    if isinstance(node, TaxonomyNode):
+        return node
+    return TaxonomyNode.objects.get(taxonomy=taxonomy_current(project=project), path=node)
+
+
+class AnnotationFactory(factory.django.DjangoModelFactory):
+    """``AnnotationFactory(item=item, node="animal/cat", annotator=user)``: a stored answer.
+
+    The row only, as an import or a fixture would write it; ``tests.helpers.answer``
+    records an answer the way an annotator gives one (lease, submit, item state).
+    """
+
+    class Meta:
+        model = Annotation
+
+    project = factory.SelfAttribute("item.project")
+    source = Annotation.Source.MANUAL
+
+    @classmethod
+    def _adjust_kwargs(cls, **kwargs):
+        kwargs["node"] = node_of(kwargs["item"].project, kwargs["node"])
+        return kwargs
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """The project's next model version, on its current taxonomy."""
+
+    class Meta:
+        model = ModelVersion
+
+    project = factory.SubFactory(ProjectFactory)
+    taxonomy = factory.LazyAttribute(lambda version: taxonomy_current(project=version.project))
+    version = factory.LazyAttribute(
+        lambda version: (
+            max(version.project.model_versions.values_list("version", flat=True), default=0) + 1
+        )
+    )
+
+
+class PredictionFactory(factory.django.DjangoModelFactory):
+    """``PredictionFactory(item=item, predicted_node="animal/cat")``: a stored prediction.
+
+    Without ``model_version`` it comes from a new model version of the item's project;
+    without ``path`` every level of the predicted node is given ``confidence``.
+    """
+
+    class Meta:
+        model = Prediction
+
+    model_version = factory.SubFactory(
+        ModelVersionFactory, project=factory.SelfAttribute("..item.project")
+    )
+    confidence = 0.9
+
+    @classmethod
+    def _adjust_kwargs(cls, **kwargs):
+        node = kwargs["predicted_node"] = node_of(kwargs["item"].project, kwargs["predicted_node"])
+        if "path" not in kwargs:
+            levels = []
+            while node is not None:
+                levels.insert(0, {"node": node.pk, "path": node.path, "p": kwargs["confidence"]})
+                node = node.parent
+            kwargs["path"] = levels
+        return kwargs

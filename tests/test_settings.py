@@ -48,7 +48,7 @@ def test_production_passes_deploy_checks():
     "name, value, message",
     [
         ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
-        ("ARBOR_LEASE_SECONDS", "ten", "ARBOR_LEASE_SECONDS='ten' is not an integer"),
+        ("ARBOR_MAX_IMAGE_PIXELS", "ten", "ARBOR_MAX_IMAGE_PIXELS='ten' is not an integer"),
         (
             "ARBOR_LABEL_REVIEW_MIN_ACCURACY",
             "high",

@@ -2,9 +2,8 @@
 
 from rest_framework.exceptions import ValidationError
 
-from annotator import services
 from annotator.api.errors import Conflict
-from annotator.imports import ImportRejected
+from annotator.exceptions import InvalidInput, StaleLease
 
 
 def validated(serializer_class, data) -> dict:
@@ -17,7 +16,7 @@ def service_call(function, **kwargs):
     """Turn a service's expected refusals into 400 / 409 answers."""
     try:
         return function(**kwargs)
-    except services.StaleLease as error:
+    except StaleLease as error:
         raise Conflict(str(error)) from error
-    except (services.InvalidInput, ImportRejected) as error:
+    except InvalidInput as error:
         raise ValidationError({"detail": str(error)}) from error

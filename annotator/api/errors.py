@@ -2,7 +2,6 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -23,7 +22,3 @@ def exception_handler(exc, context):
     if isinstance(response.data, list):
         response.data = {"detail": response.data}
     return response
-
-
-def conflict_response(message: str) -> Response:
-    return Response({"detail": message}, status=status.HTTP_409_CONFLICT)

@@ -9,10 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.api.errors import Conflict
-from annotator.exports import CONTENT_TYPES, export_download_name, export_start
+from annotator.exceptions import InvalidInput
+from annotator.exports.job import CONTENT_TYPES, export_download_name, export_start
 from annotator.models import Export
 from annotator.selectors import export_get_for_user, export_list, project_get_for_user
-from annotator.services import InvalidInput
 
 
 class ExportOutputSerializer(serializers.ModelSerializer):

@@ -10,12 +10,12 @@ from rest_framework.views import APIView
 
 from annotator import selectors
 from annotator.api.common import service_call, validated
-from annotator.api.views import MemberListApi, TaxonomyNodeSerializer
+from annotator.api.serializers import MemberOutputSerializer, TaxonomyNodeSerializer
 from annotator.audit import audit_list
 from annotator.budgets import budget_summary_for_user
 from annotator.memberships import membership_get, membership_remove, membership_role_change
 from annotator.models import AuditEvent, Membership, TaxonomyNodeMapping
-from annotator.taxonomy_versions import (
+from annotator.taxonomy.versions import (
     taxonomy_node_mappings,
     taxonomy_version_create,
     taxonomy_version_list,
@@ -210,7 +210,7 @@ class MemberDetailApi(APIView):
 
         role = serializers.ChoiceField(choices=Membership.Role.choices)
 
-    @extend_schema(request=InputSerializer, responses=MemberListApi.OutputSerializer)
+    @extend_schema(request=InputSerializer, responses=MemberOutputSerializer)
     def patch(self, request, project_id: int, membership_id: int):
         project, _ = selectors.project_get_for_user(
             user=request.user, project_id=project_id, manage=True
@@ -220,7 +220,7 @@ class MemberDetailApi(APIView):
         membership = service_call(
             membership_role_change, membership=membership, role=data["role"], actor=request.user
         )
-        return Response(MemberListApi.OutputSerializer(membership).data)
+        return Response(MemberOutputSerializer(membership).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, project_id: int, membership_id: int):

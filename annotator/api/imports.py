@@ -8,7 +8,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.imports import ImportRejected, import_job_start
+from annotator.exceptions import ImportRejected
+from annotator.imports.job import import_job_start
 from annotator.models import ImportJob
 from annotator.selectors import import_job_get_for_user, project_get_for_user
 

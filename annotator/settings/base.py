@@ -108,7 +108,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 ARBOR_MAX_UPLOAD_BYTES = env_int("ARBOR_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Largest image accepted, checked from the header before any decoding.
 ARBOR_MAX_IMAGE_PIXELS = env_int("ARBOR_MAX_IMAGE_PIXELS", 50_000_000)
-ARBOR_LEASE_SECONDS = env_int("ARBOR_LEASE_SECONDS", 600)
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -178,7 +177,9 @@ CELERY_BEAT_SCHEDULE = {
     "training-periodic": {
         "task": "learning.tasks.training_periodic",
         "schedule": env_int("ARBOR_TRAINING_PERIOD_SECONDS", 300),
-    }
+    },
+    # Imports and exports whose message or worker was lost are sent again.
+    "jobs-recover": {"task": "annotator.tasks.jobs_recover", "schedule": 300},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -4,16 +4,15 @@ import datetime as dt
 
 from django.utils import timezone
 
-from annotator.models import Annotation, Item, TaxonomyNode
-from annotator.selectors import taxonomy_current
-from learning.models import ModelVersion, Prediction
+from annotator.models import Annotation, Item, ModelVersion, Prediction, TaxonomyNode
+from tests.factories import AnnotationFactory, ModelVersionFactory, PredictionFactory, node_of
 
 # Annotations are dated in the past: an export covers what existed when it was requested.
 START = timezone.now() - dt.timedelta(days=1)
 
 
 def node(item: Item, path: str) -> TaxonomyNode:
-    return TaxonomyNode.objects.get(taxonomy=taxonomy_current(project=item.project), path=path)
+    return node_of(item.project, path)
 
 
 def annotate(
@@ -25,13 +24,8 @@ def annotate(
     minute: int = 0,
     duration_ms: int | None = 1500,
 ) -> Annotation:
-    annotation = Annotation.objects.create(
-        project=item.project,
-        item=item,
-        annotator=annotator,
-        node=node(item, path),
-        source=source,
-        duration_ms=duration_ms,
+    annotation = AnnotationFactory(
+        item=item, annotator=annotator, node=path, source=source, duration_ms=duration_ms
     )
     # created_at is auto_now_add: set the moment afterwards.
     annotation.created_at = START + dt.timedelta(minutes=minute)
@@ -41,9 +35,7 @@ def annotate(
 
 
 def model_version(project, version: int = 1) -> ModelVersion:
-    return ModelVersion.objects.create(
-        project=project, taxonomy=taxonomy_current(project=project), version=version
-    )
+    return ModelVersionFactory(project=project, version=version)
 
 
 def predict(
@@ -55,7 +47,7 @@ def predict(
     mode: str = Prediction.Mode.FULL,
 ) -> Prediction:
     predicted = node(item, path)
-    return Prediction.objects.create(
+    return PredictionFactory(
         item=item,
         model_version=version,
         predicted_node=predicted,

@@ -5,8 +5,7 @@ import pytest
 from django.utils import timezone
 
 from annotator.models import Annotation, Assignment, Item, TaxonomyNode
-from learning.models import ModelVersion, Prediction
-from tests.factories import item_create
+from tests.factories import ModelVersionFactory, PredictionFactory, item_create
 
 
 @pytest.fixture
@@ -168,8 +167,8 @@ def test_prediction_shown_is_recorded_and_source_derived(api, project, annotator
     item = item_create(project, 1)
     taxonomy = project.taxonomies.get()
     cat = taxonomy.nodes.get(path="animal/cat")
-    version = ModelVersion.objects.create(project=project, taxonomy=taxonomy, version=1)
-    prediction = Prediction.objects.create(
+    version = ModelVersionFactory(project=project, taxonomy=taxonomy)
+    prediction = PredictionFactory(
         item=item,
         model_version=version,
         predicted_node=cat,

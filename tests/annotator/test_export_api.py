@@ -1,9 +1,13 @@
-"""Exports over the API: leads and admins only, progress, download once succeeded."""
+"""Exports over the API: leads and admins only, progress, download once succeeded.
+
+That annotators and outsiders get 404 from every export endpoint, and change nothing,
+is ``test_permissions.test_role_matrix``.
+"""
 
 import pytest
 from django.urls import reverse
 
-from annotator.exports import export_start
+from annotator.exports.job import export_start
 from annotator.models import Export
 from tests.annotator.export_data import annotate
 from tests.factories import ProjectFactory, item_create, taxonomy_build
@@ -132,17 +136,6 @@ def _every_endpoint(project, export_id: int) -> list[tuple[str, str, dict | None
         ("get", detail_url(export_id), None),
         ("get", download_url(export_id), None),
     ]
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("who", ["annotator", "outsider"])
-def test_it_checks_ownership(project, api, queued, who, request):
-    client = api(request.getfixturevalue(who))
-
-    for method, url, body in _every_endpoint(project, queued.id):
-        response = getattr(client, method)(url, body, format="json")
-        assert response.status_code == 404, (who, method, url)
-    assert Export.objects.count() == 1
 
 
 @pytest.mark.django_db

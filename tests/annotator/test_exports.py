@@ -13,20 +13,15 @@ from django.test.utils import CaptureQueriesContext
 from pycocotools.coco import COCO
 from torchvision.datasets import ImageFolder
 
-from annotator import exports
-from annotator.exports import (
-    ExportCounts,
-    ExportOptions,
-    export_options_clean,
-    export_run,
-    export_spec_build,
-    export_start,
-    export_write,
-)
-from annotator.imports import images_import, taxonomy_create
+from annotator.exceptions import InvalidInput
+from annotator.exports.job import STALE_AFTER, WRITERS, export_run, export_start, export_write
+from annotator.exports.options import ExportOptions, export_options_clean, export_spec_build
+from annotator.exports.records import ExportCounts
+from annotator.imports.job import images_import
+from annotator.jobs import Outcome
 from annotator.models import Annotation, Export, Item
 from annotator.selectors import taxonomy_current
-from annotator.services import InvalidInput
+from annotator.taxonomy.creation import taxonomy_create
 from tests.annotator.export_data import annotate, model_version, predict
 from tests.factories import ProjectFactory, UserFactory, item_create, taxonomy_build
 
@@ -405,7 +400,7 @@ def test_queries_per_chunk_are_pinned(
     project, people, tmp_path, monkeypatch, django_assert_max_num_queries, format
 ):
     """Items, annotations and predictions: three queries per chunk, whatever its size."""
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 4)
+    monkeypatch.setattr("annotator.exports.records.CHUNK_SIZE", 4)
     version = model_version(project)
     options = ExportOptions(layout="nested" if format == "imagefolder" else None)
 
@@ -426,7 +421,7 @@ def test_queries_per_chunk_are_pinned(
 
 
 def test_progress_is_reported_per_chunk(project, labeled, tmp_path, monkeypatch):
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 2)
+    monkeypatch.setattr("annotator.exports.records.CHUNK_SIZE", 2)
     seen = []
     spec = export_spec_build(project=project, format="csv", options=ExportOptions())
 
@@ -445,7 +440,7 @@ def test_progress_is_reported_per_chunk(project, labeled, tmp_path, monkeypatch)
 def test_export_runs_in_the_worker_and_records_everything(
     project, labeled, lead, django_capture_on_commit_callbacks, monkeypatch, media_root
 ):
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 2)
+    monkeypatch.setattr("annotator.exports.records.CHUNK_SIZE", 2)
     with django_capture_on_commit_callbacks(execute=True):
         export = export_start(project=project, user=lead, format="json", options={})
     assert export.state == Export.State.QUEUED
@@ -467,11 +462,11 @@ def test_export_runs_in_the_worker_and_records_everything(
 
 def test_a_redelivered_task_does_not_run_it_twice(project, labeled, lead, media_root):
     export = export_start(project=project, user=lead, format="csv", options={})
-    assert export_run(export_id=export.pk) is True
+    assert export_run(export_id=export.pk) == Outcome.DONE
     export.refresh_from_db()
     first = export.file.name
 
-    assert export_run(export_id=export.pk) is True
+    assert export_run(export_id=export.pk) == Outcome.SKIPPED
 
     export.refresh_from_db()
     assert export.file.name == first
@@ -485,12 +480,10 @@ def test_a_running_export_is_left_alone_unless_its_worker_died(project, labeled,
     Export.objects.filter(pk=export.pk).update(
         state=Export.State.RUNNING, heartbeat_at=timezone.now()
     )
-    assert export_run(export_id=export.pk) is False
+    assert export_run(export_id=export.pk) == Outcome.BUSY
 
-    Export.objects.filter(pk=export.pk).update(
-        heartbeat_at=timezone.now() - exports.STALE_AFTER * 2
-    )
-    assert export_run(export_id=export.pk) is True
+    Export.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - STALE_AFTER * 2)
+    assert export_run(export_id=export.pk) == Outcome.DONE
     export.refresh_from_db()
     assert export.state == Export.State.SUCCEEDED
 
@@ -503,7 +496,7 @@ def test_a_failing_export_is_marked_failed_and_leaves_no_file(
         next(records)
         raise OSError("disk full")
 
-    monkeypatch.setitem(exports.WRITERS, Export.Format.CSV, broken)
+    monkeypatch.setitem(WRITERS, Export.Format.CSV, broken)
     export = export_start(project=project, user=lead, format="csv", options={})
 
     export_run(export_id=export.pk)

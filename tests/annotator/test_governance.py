@@ -7,9 +7,9 @@ from annotator import services
 from annotator.audit import audit_record
 from annotator.budgets import budget_notices_record
 from annotator.models import Assignment, AuditEvent, Membership
-from learning.models import ModelVersion
 from tests.annotator.test_queue import _bulk_items, _run_annotators
-from tests.factories import MembershipFactory, ProjectFactory, item_create
+from tests.factories import MembershipFactory, ModelVersionFactory, ProjectFactory, item_create
+from tests.helpers import answer
 
 NOTICE = AuditEvent.Action.BUDGET_NOTICE
 
@@ -17,19 +17,6 @@ NOTICE = AuditEvent.Action.BUDGET_NOTICE
 def _events(project, action=None):
     events = AuditEvent.objects.filter(project=project).order_by("id")
     return list(events.filter(action=action) if action else events)
-
-
-def _answer(project, user, *, duration_ms=None, key=None):
-    lease = services.queue_next(project=project, user=user)
-    assert lease is not None, "the queue refused a lease"
-    return services.annotation_submit(
-        item=lease.item,
-        user=user,
-        node="animal/cat",
-        lease_id=lease.assignment.pk,
-        idempotency_key=key,
-        duration_ms=duration_ms,
-    ).annotation
 
 
 # --- Audit events ---------------------------------------------------------------------
@@ -177,13 +164,6 @@ def test_audit_list_is_newest_first_paginated_and_filtered(api, project, admin_u
 
 
 @pytest.mark.django_db
-def test_audit_list_is_for_leads_and_admins(api, project, annotator, outsider):
-    services.project_update(project=project, actor=None, name="x")
-    assert api(annotator).get(f"/api/projects/{project.id}/audit/").status_code == 404
-    assert api(outsider).get(f"/api/projects/{project.id}/audit/").status_code == 404
-
-
-@pytest.mark.django_db
 def test_audit_record_knows_its_actions_and_once_keys(project):
     with pytest.raises(ValueError, match="Unknown audit action"):
         audit_record(actor=None, project=project, action="nope", before=None, after=None)
@@ -223,11 +203,11 @@ def test_budget_summary_for_a_lead(api, project, lead, annotator):
     project.daily_quota_per_annotator = 10
     project.save()
     for _ in range(4):
-        _answer(project, annotator, duration_ms=900_000)
+        answer(project=project, user=annotator, duration_ms=900_000)
     services.queue_next(project=project, user=annotator)
     taxonomy = project.taxonomies.get()
     for version, (labels, accuracy) in enumerate([(1, 0.2), (2, 0.35), (4, 0.5)], start=1):
-        ModelVersion.objects.create(
+        ModelVersionFactory(
             project=project,
             taxonomy=taxonomy,
             version=version,
@@ -257,7 +237,7 @@ def test_annotator_sees_only_their_quota(api, project, annotator):
     project.max_human_annotations = 100
     project.daily_quota_per_annotator = 3
     project.save()
-    _answer(project, annotator)
+    answer(project=project, user=annotator)
     services.queue_next(project=project, user=annotator)
 
     body = api(annotator).get(f"/api/projects/{project.id}/budget/").json()
@@ -274,11 +254,6 @@ def test_unlimited_project_has_no_forecast_or_notice(api, project, admin_user):
 
 
 @pytest.mark.django_db
-def test_budget_summary_is_404_for_outsiders(api, project, outsider):
-    assert api(outsider).get(f"/api/projects/{project.id}/budget/").status_code == 404
-
-
-@pytest.mark.django_db
 def test_notices_at_80_and_100_percent_once_each(project, annotator):
     for seed in range(12):
         item_create(project, seed)
@@ -287,7 +262,7 @@ def test_notices_at_80_and_100_percent_once_each(project, annotator):
 
     levels = []
     for number in range(5):
-        last = _answer(project, annotator, key=f"k{number}")
+        last = answer(project=project, user=annotator, idempotency_key=f"k{number}")
         levels.append([event.after["threshold"] for event in _events(project, NOTICE)])
         budget_notices_record(project=project)  # a repeated check changes nothing
     replayed = services.annotation_submit(
@@ -314,11 +289,11 @@ def test_raising_the_budget_rearms_the_notices(project, annotator, admin_user):
     project.max_human_annotations = 5
     project.save()
     for _ in range(5):
-        _answer(project, annotator)
+        answer(project=project, user=annotator)
 
     services.project_update(project=project, actor=admin_user, max_human_annotations=10)
     for _ in range(3):
-        _answer(project, annotator)
+        answer(project=project, user=annotator)
 
     notices = [
         (e.after["threshold"], e.after["max_human_annotations"]) for e in _events(project, NOTICE)
@@ -348,19 +323,12 @@ def test_annotator_hours_budget_stops_the_queue(project, annotator):
     project.max_annotator_hours = 3_600 / 3_600_000  # 3.6 seconds
     project.save()
     for _ in range(3):
-        _answer(project, annotator, duration_ms=1_000)
+        answer(project=project, user=annotator, duration_ms=1_000)
 
     open_lease = services.queue_next(project=project, user=annotator)
     # 3 s spent and an open lease expected to take the mean 1 s: the budget is reached.
     refused = services.queue_next(project=project, user=annotator)
-    services.annotation_submit(
-        item=open_lease.item,
-        user=annotator,
-        node="animal/cat",
-        lease_id=open_lease.assignment.pk,
-        idempotency_key=None,
-        duration_ms=1_000,
-    )
+    answer(project=project, user=annotator, lease=open_lease, duration_ms=1_000)
 
     assert open_lease is not None
     assert refused is None

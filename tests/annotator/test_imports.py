@@ -10,18 +10,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image, ImageFile
 
-from annotator import imports
-from annotator.imports import (
-    ImportRejected,
-    image_inspect,
-    images_import,
-    import_job_enqueue,
-    import_job_run,
-    taxonomy_create,
-    taxonomy_json_parse,
-)
+from annotator.exceptions import ImportRejected
+from annotator.imports.images import image_inspect
+from annotator.imports.job import images_import, import_job_enqueue, import_job_run
 from annotator.models import ImportJob, Item, Membership, Project, Taxonomy
 from annotator.tasks import import_run
+from annotator.taxonomy.creation import taxonomy_create
+from annotator.taxonomy.parsing import taxonomy_json_parse
 from tests.factories import ProjectFactory, UserFactory
 from tests.learning.core.helpers import THREE_LEVEL, TWO_LEVEL
 
@@ -237,7 +232,7 @@ def test_taxonomy_csv_level_names_must_match_the_depth():
 
 @pytest.mark.django_db
 def test_taxonomy_size_is_limited(monkeypatch):
-    monkeypatch.setattr(imports, "MAX_TAXONOMY_NODES", 5)
+    monkeypatch.setattr("annotator.taxonomy.parsing.MAX_TAXONOMY_NODES", 5)
 
     with pytest.raises(ImportRejected, match="more than 5 nodes"):
         taxonomy_create(project=ProjectFactory(), data=TWO_LEVEL)
@@ -396,7 +391,7 @@ def test_zip_import_refuses_unsafe_entries_and_imports_the_rest(project, tmp_pat
 
 @pytest.mark.django_db
 def test_zip_that_unpacks_too_large_is_refused_whole(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_UNPACKED_BYTES", 1000)
+    monkeypatch.setattr("annotator.imports.archive.MAX_UNPACKED_BYTES", 1000)
     source = zip_write(tmp_path / "big.zip", [("a.jpg", image_bytes(1)), ("b.bin", b"x" * 1000)])
 
     with pytest.raises(ImportRejected, match="would unpack to"):
@@ -428,7 +423,7 @@ def test_source_that_is_no_folder_or_zip_fails_the_job(project, tmp_path, name, 
 
 @pytest.mark.django_db
 def test_same_image_is_imported_once(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 2)  # duplicates across batches too
+    monkeypatch.setattr("annotator.imports.job.BATCH_SIZE", 2)  # duplicates across batches too
     first = write_files(
         tmp_path / "first",
         {
@@ -459,7 +454,7 @@ def test_concurrent_import_of_the_same_image_keeps_one_row_and_file(
     source = write_files(tmp_path / "images", {"a.jpg": image_bytes(1), "b.jpg": image_bytes(2)})
     images_import(project=project, source=source)
     # As if a concurrent import stored the images between the check and the insert.
-    monkeypatch.setattr(imports, "_hashes_present", lambda **kwargs: set())
+    monkeypatch.setattr("annotator.imports.job._hashes_present", lambda **kwargs: set())
 
     job = images_import(project=project, source=source)
 
@@ -534,7 +529,7 @@ def test_without_labels_folders_are_ignored(project, tmp_path):
 
 @pytest.mark.django_db
 def test_progress_is_saved_as_the_import_goes(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    monkeypatch.setattr("annotator.imports.job.BATCH_SIZE", 2)
     source = write_files(tmp_path / "images", {f"{n}.jpg": image_bytes(n) for n in range(5)})
     seen = []
 
@@ -630,7 +625,7 @@ def test_unexpected_error_fails_the_job_without_details(project, tmp_path, monke
     def database_gone(**kwargs):
         raise RuntimeError("connection to /secret/path lost")
 
-    monkeypatch.setattr(imports, "_hashes_present", database_gone)
+    monkeypatch.setattr("annotator.imports.job._hashes_present", database_gone)
     source = write_files(tmp_path / "images", {"a.jpg": image_bytes(1)})
 
     with pytest.raises(RuntimeError):

@@ -5,33 +5,35 @@ Roles: ``admin`` (Django staff, no membership), ``lead`` and ``annotator`` of th
 belong to ``owner``, another annotator of the project, so the annotator row also says
 what an annotator may do to other people's work.
 
+An outsider gets 404 from every method of every route that takes an id, and a refused
+write (any status but 2xx) changes no stored row.
+
 A new endpoint fails ``test_every_endpoint_and_method_has_a_row`` until ``ROWS`` says
 who may call it: add a ``Row`` per method (with a builder in ``ID_BUILDERS`` when its URL
 takes a new kind of id).
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from django.urls import get_resolver
 from rest_framework.test import APIClient
 
 from annotator import services
 from annotator.models import Export, ImportJob, Membership, Taxonomy
-from learning.models import LabelIssue, ModelVersion, TrainingRun
+from learning.models import LabelIssue, TrainingRun
 from tests.conftest import client_for
-from tests.factories import MembershipFactory, item_create
+from tests.factories import MembershipFactory, ModelVersionFactory, item_create, png_bytes
+from tests.helpers import answer, stored_rows, zip_upload
+from tests.routes import api_endpoints, api_endpoints_with_an_id
 
 ROLES = ("admin", "lead", "annotator", "outsider", "anonymous")
-OK = "2xx"  # any success; an exact code when the row gives one
 
 
 def expect(
-    *, admin: Any = OK, lead: Any = 404, annotator: Any = 404, outsider: Any = 404
-) -> dict[str, Any]:
+    *, admin: int, lead: int = 404, annotator: int = 404, outsider: int = 404
+) -> dict[str, int]:
     """Expected status per role; anonymous callers always get 401."""
     return {
         "admin": admin,
@@ -42,29 +44,31 @@ def expect(
     }
 
 
-def managers(ok: Any = OK) -> dict[str, Any]:
+def managers(ok: int) -> dict[str, int]:
     """Leads and admins; annotators, like outsiders, may not learn the endpoint exists."""
     return expect(admin=ok, lead=ok)
 
 
-def members(ok: Any = OK) -> dict[str, Any]:
+def members(ok: int) -> dict[str, int]:
     return expect(admin=ok, lead=ok, annotator=ok)
 
 
-def public(status: Any) -> dict[str, Any]:
+def public(status: int) -> dict[str, int]:
     return {role: status for role in ROLES}
 
 
 @dataclass(frozen=True)
 class Row:
     method: str
-    # The route as the resolver knows it, ids as {project}, {item}, ... (see _template).
+    # The route as the resolver knows it, ids as {project}, {item}, ... (tests/routes.py).
     route: str
-    expected: dict[str, Any]
+    expected: dict[str, int]
+    # Values may be callables, called for each request (an upload is read once).
     body: dict[str, Any] | None = None
     # Placeholder -> world key to use instead, e.g. the caller's own lease.
     use: dict[str, str] = field(default_factory=dict)
     why: str = ""
+    format: str = "json"
 
     @property
     def id(self) -> str:
@@ -76,7 +80,7 @@ ROWS = [
     Row("post", "/api/auth/token/", public(400), {"username": "nobody", "password": "wrong"}),
     Row("get", "/api/schema/", public(200)),
     Row("get", "/api/docs/", public(200)),
-    Row("get", "/api/projects/", members() | {"outsider": 200}),
+    Row("get", "/api/projects/", members(200) | {"outsider": 200}),
     Row(
         "post",
         "/api/projects/",
@@ -142,10 +146,25 @@ ROWS = [
     Row("post", PROJECT + "queue/grid/answer/", members(200), {"accept": [], "reject": []}),
     Row(
         "post",
+        PROJECT + "queue/grid/answer/",
+        members(400),
+        {"accept": ["{lease}"]},
+        why="nobody accepts with another's lease",
+    ),
+    Row(
+        "post",
         PROJECT + "imports/",
         managers(400),
         None,
         why="400: no file, past the role check",
+    ),
+    Row(
+        "post",
+        PROJECT + "imports/",
+        managers(202),
+        {"file": lambda: zip_upload({"a.png": png_bytes(1)})},
+        format="multipart",
+        why="a real upload",
     ),
     Row("get", PROJECT + "audit/", managers(200)),
     Row("get", PROJECT + "budget/", members(200)),
@@ -193,7 +212,7 @@ ROWS = [
     ),
     # The learning loop.
     Row("get", PROJECT + "training-runs/", managers(200)),
-    Row("post", PROJECT + "training-runs/", managers(OK)),
+    Row("post", PROJECT + "training-runs/", managers(202)),
     Row("get", "/api/training-runs/{run}/", members(200)),
     Row("get", PROJECT + "learning-curve/", members(200)),
     Row("get", PROJECT + "label-issues/", managers(200)),
@@ -235,7 +254,7 @@ def _build_run(world: dict[str, Any]) -> int:
 
 def _build_issue(world: dict[str, Any]) -> int:
     taxonomy = _taxonomy(world)
-    model = ModelVersion.objects.create(project_id=world["project"], taxonomy=taxonomy, version=1)
+    model = ModelVersionFactory(project=taxonomy.project, taxonomy=taxonomy)
     return LabelIssue.objects.create(
         project_id=world["project"],
         annotation_id=world["annotation"],
@@ -275,18 +294,11 @@ def world(project, owner, actors) -> dict[str, Any]:
     """The owner's answer, lease and membership; free items for the queue."""
     for seed in range(6):
         item_create(project, seed)
-    answered = services.queue_next(project=project, user=owner)
-    annotation = services.annotation_submit(
-        item=answered.item,
-        user=owner,
-        node="animal/cat",
-        lease_id=answered.assignment.pk,
-        idempotency_key=None,
-    ).annotation
+    annotation = answer(project=project, user=owner)
     open_lease = services.queue_next(project=project, user=owner)
     return {
         "project": project.id,
-        "item": answered.item.id,
+        "item": annotation.item_id,
         "annotation": annotation.id,
         "lease": open_lease.assignment.pk,
         "leased_item": open_lease.item.id,
@@ -315,12 +327,14 @@ def _ids_for(*, row: Row, project, world: dict[str, Any], actor) -> dict[str, An
     return ids
 
 
-def _filled(body: dict[str, Any] | None, ids: dict[str, Any]) -> dict[str, Any] | None:
-    if body is None:
-        return None
-    return {
-        key: value.format(**ids) if isinstance(value, str) else value for key, value in body.items()
-    }
+def _filled(value: Any, ids: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, list):
+        return [_filled(part, ids) for part in value]
+    if isinstance(value, dict):
+        return {key: _filled(part, ids) for key, part in value.items()}
+    return value() if callable(value) else value
 
 
 @pytest.mark.django_db
@@ -331,46 +345,24 @@ def test_role_matrix(row, role, project, world, actors):
     ids = _ids_for(row=row, project=project, world=world, actor=actor)
     url = row.route.format(**ids)
     client = client_for(actor) if actor else APIClient()
+    writes = row.method != "get"
+    before = stored_rows() if writes else None
 
-    response = getattr(client, row.method)(url, _filled(row.body, ids), format="json")
+    response = getattr(client, row.method)(url, _filled(row.body, ids), format=row.format)
 
     expected = row.expected[role]
     status = response.status_code
-    allowed = 200 <= status < 300 if expected == OK else status == expected
     shown = getattr(response, "content", b"")[:300]
-    assert allowed, (
+    assert status == expected, (
         f"{role} {row.method.upper()} {url}: expected {expected}, got {status} {shown!r}"
     )
-
-
-def _template(route: str) -> str:
-    """``api/items/<int:item_id>/`` as ``/api/items/{item}/``."""
-    return "/" + re.sub(r"<(?:\w+:)?(\w+?)(?:_id)?>", r"{\1}", route)
-
-
-def _api_endpoints() -> set[tuple[str, str]]:
-    """(method, route template) for every method of every view under /api/."""
-    endpoints = set()
-
-    def walk(patterns, prefix: str) -> None:
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if hasattr(pattern, "url_patterns"):
-                walk(pattern.url_patterns, route)
-            elif route.startswith("api/"):
-                view = getattr(pattern.callback, "view_class", None)
-                assert view is not None, f"{route}: cannot tell which methods a function view takes"
-                for method in ("get", "post", "put", "patch", "delete"):
-                    if hasattr(view, method):
-                        endpoints.add((method, _template(route)))
-
-    walk(get_resolver().url_patterns, "")
-    return endpoints
+    if writes and not 200 <= status < 300:
+        assert stored_rows() == before, f"{role} {row.method.upper()} {url} was refused but wrote"
 
 
 def test_every_endpoint_and_method_has_a_row():
     covered = {(row.method, row.route) for row in ROWS}
-    endpoints = _api_endpoints()
+    endpoints = api_endpoints()
 
     missing = sorted(f"{method.upper()} {route}" for method, route in endpoints - covered)
     stale = sorted(f"{method.upper()} {route}" for method, route in covered - endpoints)
@@ -384,3 +376,10 @@ def test_every_endpoint_and_method_has_a_row():
 
 def test_every_row_names_every_role():
     assert all(set(row.expected) == set(ROLES) for row in ROWS)
+
+
+def test_an_outsider_gets_404_from_every_route_with_an_id():
+    """Every method of every route with an id has rows, and each expects 404 of outsiders."""
+    rows = [row for row in ROWS if (row.method, row.route) in api_endpoints_with_an_id()]
+    assert {(row.method, row.route) for row in rows} == api_endpoints_with_an_id()
+    assert {row.id: row.expected["outsider"] for row in rows} == {row.id: 404 for row in rows}

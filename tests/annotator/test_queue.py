@@ -9,6 +9,7 @@ from django.utils import timezone
 from annotator import services
 from annotator.models import Annotation, Assignment, Item, Membership
 from tests.factories import MembershipFactory, item_create
+from tests.helpers import answer
 
 
 def _items(project, count: int) -> list[Item]:
@@ -136,11 +137,10 @@ def _work(project, user, results, errors):
     try:
         while (lease := services.queue_next(project=project, user=user)) is not None:
             results.append(lease.item.pk)
-            services.annotation_submit(
-                item=lease.item,
+            answer(
+                project=project,
                 user=user,
-                node="animal/cat",
-                lease_id=lease.assignment.pk,
+                lease=lease,
                 idempotency_key=f"{user.pk}-{lease.item.pk}",
             )
     except Exception as error:  # surfaced by the test below
@@ -205,11 +205,10 @@ def test_overlap_asks_each_item_of_different_people(project, annotator):
     for user in (annotator, colleague):
         for _ in items:
             lease = services.queue_next(project=project, user=user)
-            services.annotation_submit(
-                item=lease.item,
+            answer(
+                project=project,
                 user=user,
-                node="animal/cat",
-                lease_id=lease.assignment.pk,
+                lease=lease,
                 idempotency_key=f"{user.pk}-{lease.item.pk}",
             )
         if user == annotator:
@@ -224,13 +223,8 @@ def test_overlap_asks_each_item_of_different_people(project, annotator):
 def test_without_overlap_a_requeued_item_is_asked_again(project, annotator):
     item = item_create(project, 1)
     lease = services.queue_next(project=project, user=annotator)
-    services.annotation_submit(
-        item=item,
-        user=annotator,
-        node="animal/cat",
-        lease_id=lease.assignment.pk,
-        idempotency_key="k",
-    )
+    assert lease.item == item
+    answer(project=project, user=annotator, lease=lease, idempotency_key="k")
     Item.objects.filter(pk=item.pk).update(state=Item.State.UNLABELED)  # as a taxonomy split does
 
     assert services.queue_next(project=project, user=annotator).item == item

@@ -9,10 +9,17 @@ from django.test import override_settings
 from pytest_django.live_server_helper import LiveServer
 
 from annotator.demo import DEMO_DATA
-from annotator.imports import images_import, taxonomy_create
+from annotator.imports.job import images_import
 from annotator.models import Membership
-from learning.models import ModelVersion, Prediction
-from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
+from annotator.taxonomy.creation import taxonomy_create
+from tests.factories import (
+    PASSWORD,
+    MembershipFactory,
+    ModelVersionFactory,
+    PredictionFactory,
+    ProjectFactory,
+    UserFactory,
+)
 from tests.learning.conftest import DEMO_TAXONOMY
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +69,17 @@ def browser(django_db_setup):
             )
             yield chromium
             chromium.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where screenshots go: docs/screenshots/ only when ``ARBOR_SCREENSHOTS=1`` asks.
+
+    Otherwise a temporary folder, so that a plain test run leaves tracked files alone.
+    """
+    folder = DOCS_SCREENSHOTS if os.environ.get("ARBOR_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
@@ -133,8 +151,8 @@ def predict(
 ):
     """Stored predictions of ``leaf`` for ``items``, as a retrain would write them."""
     taxonomy = project.taxonomies.get()
-    model, _ = ModelVersion.objects.get_or_create(
-        project=project, version=version, defaults={"taxonomy": taxonomy}
+    model = project.model_versions.filter(version=version).first() or ModelVersionFactory(
+        project=project, taxonomy=taxonomy, version=version
     )
     node = taxonomy.nodes.get(path=leaf)
     levels = [
@@ -142,7 +160,7 @@ def predict(
         {"node": node.pk, "path": node.path, "p": confidence},
     ]
     return [
-        Prediction.objects.create(
+        PredictionFactory(
             item=item,
             model_version=model,
             path=levels,

@@ -7,22 +7,14 @@ from django.utils import timezone
 
 from annotator import services
 from annotator.models import Annotation, Assignment, Item, Membership
-from learning.models import ModelVersion, Prediction
-from tests.factories import MembershipFactory, item_create
+from tests.factories import MembershipFactory, ModelVersionFactory, PredictionFactory, item_create
+from tests.helpers import answer
 
 
 @pytest.fixture
 def answered(project, annotator):
     item_create(project, 1)
-    lease = services.queue_next(project=project, user=annotator)
-    annotation = services.annotation_submit(
-        item=lease.item,
-        user=annotator,
-        node="animal/cat",
-        lease_id=lease.assignment.pk,
-        idempotency_key="k1",
-    ).annotation
-    return annotation
+    return answer(project=project, user=annotator, idempotency_key="k1")
 
 
 @pytest.mark.django_db
@@ -89,16 +81,7 @@ def test_undo_with_overlap_keeps_the_other_answer(project, annotator):
     item_create(project, 1)
     answers = []
     for user in (annotator, colleague):
-        lease = services.queue_next(project=project, user=user)
-        answers.append(
-            services.annotation_submit(
-                item=lease.item,
-                user=user,
-                node="animal/cat",
-                lease_id=lease.assignment.pk,
-                idempotency_key=f"k-{user.pk}",
-            ).annotation
-        )
+        answers.append(answer(project=project, user=user, idempotency_key=f"k-{user.pk}"))
     assert Item.objects.get().state == Item.State.LABELED
 
     services.annotation_undo(annotation=answers[1], user=colleague)
@@ -113,27 +96,17 @@ def test_stats_by_source_throughput_and_agreement(api, project, lead):
         MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user for _ in range(2)
     )
     taxonomy = project.taxonomies.get()
-    model = ModelVersion.objects.create(project=project, taxonomy=taxonomy, version=1)
+    model = ModelVersionFactory(project=project, taxonomy=taxonomy)
     cat, dog = taxonomy.nodes.get(path="animal/cat"), taxonomy.nodes.get(path="animal/dog")
     project.annotations_per_item = 2
     project.save()
     items = [item_create(project, seed) for seed in range(3)]
     for item in items:
-        Prediction.objects.create(
-            item=item, model_version=model, predicted_node=cat, confidence=0.9
-        )
+        PredictionFactory(item=item, model_version=model, predicted_node=cat)
     # Both answer every item; the second disagrees on the last one.
     for user, nodes in ((first, [cat, cat, dog]), (second, [cat, cat, cat])):
         for node in nodes:
-            lease = services.queue_next(project=project, user=user)
-            services.annotation_submit(
-                item=lease.item,
-                user=user,
-                node=node.pk,
-                lease_id=lease.assignment.pk,
-                idempotency_key=None,
-                duration_ms=36_000,
-            )
+            answer(project=project, user=user, node=node, duration_ms=36_000)
 
     stats = api(lead).get(f"/api/projects/{project.id}/stats/").json()
 
@@ -163,14 +136,7 @@ def test_disagreements_list_split_items_with_their_final_label(api, project, lea
     item_create(project, 1), item_create(project, 2)
     for user, paths in ((first, ["animal/cat", "animal/cat"]), (second, ["animal/cat", "animal"])):
         for path in paths:
-            lease = services.queue_next(project=project, user=user)
-            services.annotation_submit(
-                item=lease.item,
-                user=user,
-                node=path,
-                lease_id=lease.assignment.pk,
-                idempotency_key=None,
-            )
+            answer(project=project, user=user, node=path)
 
     rows = api(lead).get(f"/api/projects/{project.id}/disagreements/").json()
 

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from tests.factories import PASSWORD
+from tests.routes import pages_with_an_id
 
 PROJECT_PAGES = ["label", "grid", "review", "dashboard", "export", "settings"]
 LEAD_PAGES = ["review", "dashboard", "export", "settings"]
@@ -34,11 +35,15 @@ def test_login_page_and_logout(project, annotator):
     assert client.get("/").status_code == 302
 
 
+def test_project_pages_are_every_page_with_an_id():
+    assert {f"/projects/{{project}}/{page}/" for page in PROJECT_PAGES} == pages_with_an_id()
+
+
 @pytest.mark.django_db
 def test_an_outsider_gets_404_on_every_project_page(project, outsider):
     client = logged_in(outsider)
-    for page in PROJECT_PAGES:
-        assert client.get(f"/projects/{project.id}/{page}/").status_code == 404, page
+    for template in sorted(pages_with_an_id()):
+        assert client.get(template.format(project=project.id)).status_code == 404, template
 
 
 @pytest.mark.django_db

@@ -1,12 +1,19 @@
-"""A screenshot of every page, at 1280x800, kept current in docs/screenshots/."""
+"""A screenshot of every page, at 1280x800.
+
+``ARBOR_SCREENSHOTS=1`` writes them to docs/screenshots/, to refresh the documentation;
+without it they go to a temporary folder and the test checks the pages all the same.
+"""
+
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from annotator import services
-from annotator.models import Item, Membership
-from learning.models import LabelIssue, ModelVersion
-from tests.frontend.conftest import SCREENSHOTS, close_quietly, login, member, predict
+from annotator.models import Item, Membership, ModelVersion
+from learning.models import LabelIssue
+from tests.factories import ModelVersionFactory
+from tests.frontend.conftest import close_quietly, login, member, predict
+from tests.helpers import answer
 
 pytestmark = pytest.mark.browser
 
@@ -29,19 +36,6 @@ def confusion(leaves: list[str], accuracy: float, n: int) -> list[list[int]]:
     return matrix
 
 
-def answer(project, user, item, path, duration_ms):
-    lease = services.queue_next(project=project, user=user)
-    assert lease.item == item
-    services.annotation_submit(
-        item=item,
-        user=user,
-        node=path,
-        lease_id=lease.assignment.pk,
-        idempotency_key=None,
-        duration_ms=duration_ms,
-    )
-
-
 def campaign(cifar):
     """A project part way through a campaign: curve, answers, overlap, issues, budget."""
     project = cifar(120, max_human_annotations=300, annotations_per_item=2)
@@ -51,7 +45,7 @@ def campaign(cifar):
     leaves = list(taxonomy.nodes.filter(is_leaf=True).order_by("parent__position", "position"))
     leaves = [node.path for node in leaves]
     for version, (labels, coarse, fine) in enumerate(CURVE, start=1):
-        ModelVersion.objects.create(
+        ModelVersionFactory(
             project=project,
             taxonomy=taxonomy,
             version=version,
@@ -78,10 +72,12 @@ def campaign(cifar):
         predict(
             project, [item], leaf=guess, mode="full", confidence=0.6, coarse=0.7, version=len(CURVE)
         )
-        answer(project, ana, item, truth, 2100 + 90 * number)
+        given = answer(project=project, user=ana, node=truth, duration_ms=2100 + 90 * number)
+        assert given.item == item
         sibling = item.ground_truth.parent.children.exclude(pk=item.ground_truth_id).first()
         other = truth if number % 5 else sibling.path
-        answer(project, ben, item, other, 3200 + 70 * number)
+        given = answer(project=project, user=ben, node=other, duration_ms=3200 + 70 * number)
+        assert given.item == item
     issue_on = shadow[5].annotations.get(annotator=ben)
     LabelIssue.objects.create(
         project=project,
@@ -113,37 +109,38 @@ def campaign(cifar):
     return project, ana, lead, trucks[0]
 
 
-def shoot(page, name: str, **options) -> None:
+def shoot(page, folder: Path, name: str, **options) -> None:
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", **options)
+    path = folder / f"{name}.png"
+    page.screenshot(path=path, **options)
+    assert path.read_bytes().startswith(b"\x89PNG"), path
 
 
-def test_screenshot_every_page(page, browser, live_server, cifar):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshot_every_page(page, browser, live_server, cifar, screenshots):
     project, ana, lead, decoy = campaign(cifar)
     base = f"/projects/{project.pk}"
 
     page.goto("/login/")
-    shoot(page, "login")
+    shoot(page, screenshots, "login")
 
     login(page, lead)
     expect(page.locator("#project-rows tr")).to_have_count(1)
-    shoot(page, "projects")
+    shoot(page, screenshots, "projects")
     page.goto(f"{base}/dashboard/")
     expect(page.locator("#curve svg")).to_be_visible()
     expect(page.locator("#confusion svg").first).to_be_visible()
-    shoot(page, "dashboard")
-    shoot(page, "dashboard-full", full_page=True)
+    shoot(page, screenshots, "dashboard")
+    shoot(page, screenshots, "dashboard-full", full_page=True)
     page.goto(f"{base}/review/")
     expect(page.locator("#issues tr")).to_have_count(1)
-    shoot(page, "review")
+    shoot(page, screenshots, "review")
     page.goto(f"{base}/settings/")
     expect(page.get_by_label("Strategy")).not_to_have_value("")
-    shoot(page, "settings")
+    shoot(page, screenshots, "settings")
     page.goto(f"{base}/export/")
     page.get_by_role("button", name="Start export").click()
     expect(page.get_by_role("link", name="Download csv")).to_be_visible()
-    shoot(page, "export")
+    shoot(page, screenshots, "export")
 
     annotator_page = browser.new_context(
         viewport=page.viewport_size, base_url=live_server.url
@@ -152,10 +149,10 @@ def test_screenshot_every_page(page, browser, live_server, cifar):
     annotator_page.goto(f"{base}/label/")
     expect(annotator_page.locator("#mode")).to_have_text("fine only")
     annotator_page.keyboard.press("Shift")  # nothing: keeps focus styles off the page
-    shoot(annotator_page, "label")
+    shoot(annotator_page, screenshots, "label")
     annotator_page.goto(f"{base}/grid/")
     # The label page leased a few items ahead; the grid shows the rest of the ships.
     expect(annotator_page.locator("#tiles .tile").first).to_be_visible()
     annotator_page.locator(f'#tiles img[alt="Item {decoy.pk}"]').click()
-    shoot(annotator_page, "grid")
+    shoot(annotator_page, screenshots, "grid")
     close_quietly(annotator_page.context)

@@ -7,9 +7,11 @@ import pytest
 from PIL import Image
 
 from annotator.demo import DEMO_DATA
-from annotator.imports import images_import, taxonomy_create
+from annotator.imports.job import images_import
 from annotator.models import Item, Membership
+from annotator.taxonomy.creation import taxonomy_create
 from tests.factories import MembershipFactory, ProjectFactory
+from tests.helpers import answer
 
 DEMO_TAXONOMY = json.loads((DEMO_DATA / "taxonomy.json").read_text())
 DEMO_LEAVES = [leaf for leaves in DEMO_TAXONOMY["tree"].values() for leaf in leaves]
@@ -66,11 +68,11 @@ def answer_truthfully(project, user, count: int) -> list[Item]:
         lease = services.queue_next(project=project, user=user)
         if lease is None:
             break
-        services.annotation_submit(
-            item=lease.item,
+        answer(
+            project=project,
             user=user,
             node=lease.item.ground_truth_id,
-            lease_id=lease.assignment.pk,
+            lease=lease,
             idempotency_key=f"truth-{lease.item.pk}",
         )
         answered.append(lease.item)

@@ -1,10 +1,14 @@
+from datetime import timedelta
+
 import numpy as np
 import pytest
 
 from annotator import services as annotator_services
-from annotator.models import Annotation, Item
+from annotator.jobs import Outcome
+from annotator.models import Annotation, Item, ModelVersion, Prediction
 from learning import services
-from learning.models import ModelVersion, Prediction, TrainingRun
+from learning.models import TrainingRun
+from tests.helpers import answer
 from tests.learning.conftest import answer_truthfully
 
 
@@ -49,8 +53,8 @@ def test_a_run_trains_scores_selects_and_reorders_the_queue(
     # The queue serves the new order at once: the shadow sample first, then the batch.
     body = api(cifar_annotator).post(f"/api/projects/{cifar_project.id}/queue/next/").json()
     assert body["prediction"]["model_version"] == 1
-    assert body["mode"] in ("full", "fine", "verify")
     served = Item.objects.get(pk=body["item"]["id"])
+    assert body["mode"] == Prediction.objects.get(item=served, model_version=version).question
     assert served.sample == Item.Sample.SHADOW
     assert len(body["prediction"]["levels"]) == 2
     coarse, fine = body["prediction"]["levels"]
@@ -85,7 +89,7 @@ def test_redelivered_run_writes_no_second_version(
     answer_truthfully(cifar_project, cifar_annotator, 60)
     run = _train(cifar_project, django_capture_on_commit_callbacks)
 
-    assert services.training_run_execute(run_id=run.pk) == services.RunOutcome.SKIPPED
+    assert services.training_run_execute(run_id=run.pk) == Outcome.SKIPPED
     assert ModelVersion.objects.filter(project=cifar_project).count() == 1
 
 
@@ -119,7 +123,7 @@ def test_annotations_trigger_one_retrain_every_n(
 
 @pytest.mark.django_db
 def test_label_review_flags_wrong_human_labels_and_a_lead_resolves_them(
-    cifar_project, cifar_annotator, django_capture_on_commit_callbacks, api, outsider
+    cifar_project, cifar_annotator, django_capture_on_commit_callbacks, api
 ):
     from annotator.models import Membership, TaxonomyNode
     from learning.models import LabelIssue
@@ -130,15 +134,15 @@ def test_label_review_flags_wrong_human_labels_and_a_lead_resolves_them(
     for number in range(200):
         lease = annotator_services.queue_next(project=cifar_project, user=cifar_annotator)
         truth = lease.item.ground_truth
-        answer = truth
+        given = truth
         if number % 10 == 0:  # one answer in ten is a confident mistake: another class
-            answer = next(leaf for leaf in leaves if leaf.parent_id != truth.parent_id)
+            given = next(leaf for leaf in leaves if leaf.parent_id != truth.parent_id)
             wrong.add(lease.item.pk)
-        annotator_services.annotation_submit(
-            item=lease.item,
+        answer(
+            project=cifar_project,
             user=cifar_annotator,
-            node=answer.pk,
-            lease_id=lease.assignment.pk,
+            node=given,
+            lease=lease,
             idempotency_key=str(number),
         )
 
@@ -161,10 +165,6 @@ def test_label_review_flags_wrong_human_labels_and_a_lead_resolves_them(
         api(cifar_annotator)
         .post(f"/api/label-issues/{issue.id}/resolve/", {"action": "keep"})
         .status_code
-        == 404
-    )
-    assert (
-        api(outsider).post(f"/api/label-issues/{issue.id}/resolve/", {"action": "keep"}).status_code
         == 404
     )
     resolved = api(lead).post(
@@ -235,3 +235,25 @@ def test_cascade_audits_then_auto_accepts_and_can_be_revoked(
     assert AuditEvent.objects.filter(project=project, action="autolabel.revoke").exists()
     unlabeled = Item.objects.filter(project=project, state=Item.State.UNLABELED)
     assert unlabeled.count() == 400 - 60 - audited
+
+
+def test_a_run_whose_message_is_lost_is_sent_again_by_recovery(
+    project, lead, api, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr("learning.tasks.training_run.delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(lead).post(f"/api/projects/{project.id}/training-runs/")
+    # The trigger is answered, not a 500, and the run waits for recovery.
+    assert response.status_code == 202
+    run = TrainingRun.objects.get(pk=response.json()["id"])
+    assert run.state == "queued"
+
+    sent = []
+    monkeypatch.setattr("learning.tasks.training_run.delay", sent.append)
+    assert services.training_runs_recover() == []  # not lost yet: it may still be on its way
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=run.created_at - timedelta(hours=1))
+    assert services.training_runs_recover() == [run.pk]
+    assert sent == [run.pk]

@@ -6,9 +6,8 @@ from django.core.management import call_command
 
 from annotator import services as annotator_services
 from annotator.demo import DEMO_DATA
-from annotator.models import Membership
+from annotator.models import Membership, Prediction
 from learning import services
-from learning.models import Prediction
 from learning.simulation import KEY_S, MENTAL_S, Annotator, Tally, _answer, _nodes
 from tests.factories import MembershipFactory
 from tests.learning.conftest import answer_truthfully, easy_images

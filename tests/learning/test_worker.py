@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db import connection
 
 from annotator.celery import app as celery_app
-from annotator.models import Item, Membership
+from annotator.models import Item, Membership, ModelVersion
 from learning import services
-from learning.models import ModelVersion, TrainingRun
+from learning.models import TrainingRun
 from tests.factories import MembershipFactory
 from tests.learning.conftest import answer_truthfully
 from tests.processes import child_pids, wait_for
@@ -122,29 +122,28 @@ def test_worker_trains_selects_and_the_queue_serves_the_new_order(cifar_project,
     assert [point["human_labels"] for point in curve] == [60]
 
 
-def test_worker_killed_during_a_run_is_marked_failed_and_retried(cifar_project, worker):
+def test_worker_killed_during_a_run_is_taken_over_and_finished(cifar_project, worker):
     annotator = MembershipFactory(project=cifar_project, role=Membership.Role.ANNOTATOR).user
     answer_truthfully(cifar_project, annotator, 60)
     run, _ = services.training_run_request(project=cifar_project, trigger="manual")
 
     wait_for(lambda: _run_state(run.pk) == "running", 60, "the run to start")
+    first_claim = TrainingRun.objects.get(pk=run.pk).claim
     wait_for(worker.children, 10, "the worker's pool process")
     for child in worker.children():
         os.kill(child, signal.SIGKILL)
 
-    retry = wait_for(
-        lambda: TrainingRun.objects.filter(retry_of=run, state="succeeded").first(),
-        240,
-        "the retried run to succeed",
-    )
+    wait_for(lambda: _run_state(run.pk) == "succeeded", 240, "the run to be taken over")
     run.refresh_from_db()
-    assert run.state == "failed"
-    assert "worker stopped" in run.error
-    assert retry.trigger == "retry"
-    # Redelivery of the killed run's message wrote no model version of its own.
+    # The redelivered message took the same run over under a new claim once the killed
+    # worker's heartbeat went stale.
+    assert run.attempts == 2
+    assert run.claim != first_claim
+    assert run.error == ""
+    # The killed attempt wrote no model version of its own.
     assert list(
         ModelVersion.objects.filter(project=cifar_project).values_list("training_run", flat=True)
-    ) == [retry.pk]
+    ) == [run.pk]
 
 
 def test_concurrent_triggers_queue_one_run(cifar_project, worker):

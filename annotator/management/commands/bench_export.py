@@ -23,9 +23,16 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from PIL import Image
 
-from annotator.imports import taxonomy_create
-from annotator.models import Annotation, Export, Item, Project, item_image_path
-from learning.models import ModelVersion, Prediction
+from annotator.models import (
+    Annotation,
+    Export,
+    Item,
+    ModelVersion,
+    Prediction,
+    Project,
+    item_image_path,
+)
+from annotator.taxonomy.creation import taxonomy_create
 
 TREE = {
     "levels": ["coarse", "fine"],

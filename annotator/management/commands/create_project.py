@@ -11,8 +11,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from annotator import services
-from annotator.imports import ImportRejected, images_import, taxonomy_create, taxonomy_json_parse
+from annotator.exceptions import ImportRejected, ServiceError
+from annotator.imports.job import images_import
 from annotator.models import ImportJob, Membership
+from annotator.taxonomy.parsing import taxonomy_json_parse
 
 PROGRESS_STEP_PERCENT = 5
 ERRORS_SHOWN = 5
@@ -55,8 +57,9 @@ class Command(BaseCommand):
 
         try:
             with transaction.atomic():
-                project = services.project_create(name=name, created_by=lead_user)
-                taxonomy_create(project=project, **taxonomy_source)
+                project = services.project_create(
+                    name=name, created_by=lead_user, **taxonomy_source
+                )
                 if lead_user:
                     services.membership_add(
                         project=project,
@@ -65,7 +68,7 @@ class Command(BaseCommand):
                     )
         except ImportRejected as error:
             raise CommandError(f"{taxonomy}: {error}") from error
-        except services.ServiceError as error:
+        except ServiceError as error:
             raise CommandError(str(error)) from error
 
         self.stderr.write(f"Importing images from {images} into project {project.pk}...")
@@ -81,7 +84,7 @@ class Command(BaseCommand):
         self.stdout.write(str(project.pk))
 
     def _taxonomy_source(self, path: Path, levels: str | None) -> dict:
-        """The keyword arguments of ``taxonomy_create`` for this file."""
+        """The taxonomy keyword arguments of ``project_create`` for this file."""
         suffix = path.suffix.lower()
         if suffix not in (".json", ".csv"):
             raise CommandError(f"{path}: the taxonomy must be a .json or .csv file.")
@@ -93,11 +96,11 @@ class Command(BaseCommand):
             raise CommandError(f"{path} cannot be read: {error}") from error
         if suffix == ".csv":
             level_names = [level.strip() for level in levels.split(",")] if levels else None
-            return {"csv_text": text, "levels": level_names}
+            return {"taxonomy_csv": text, "levels": level_names}
         if levels:
             raise CommandError('--levels is for CSV files; a JSON taxonomy names its "levels".')
         try:
-            return {"data": taxonomy_json_parse(text)}
+            return {"taxonomy": taxonomy_json_parse(text)}
         except ImportRejected as error:
             raise CommandError(f"{path}: {error}") from error
 

@@ -7,15 +7,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.exports import (
-    LAYOUTS,
-    ExportCounts,
-    export_options_clean,
-    export_spec_build,
-    export_write,
-)
+from annotator.exceptions import InvalidInput
+from annotator.exports.job import export_write
+from annotator.exports.options import LAYOUTS, export_options_clean, export_spec_build
+from annotator.exports.records import ExportCounts
 from annotator.models import Export, Project
-from annotator.services import InvalidInput
 
 
 class Command(BaseCommand):

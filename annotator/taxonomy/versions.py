@@ -34,12 +34,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from annotator import selectors
 from annotator.audit import audit_record
-from annotator.imports import (
-    MAX_NAME_LENGTH,
-    MAX_PATH_LENGTH,
-    MAX_TAXONOMY_NODES,
-    taxonomy_create,
-)
+from annotator.exceptions import InvalidInput
 from annotator.models import (
     Annotation,
     AuditEvent,
@@ -49,7 +44,8 @@ from annotator.models import (
     TaxonomyNode,
     TaxonomyNodeMapping,
 )
-from annotator.services import InvalidInput
+from annotator.taxonomy.creation import taxonomy_create
+from annotator.taxonomy.parsing import MAX_NAME_LENGTH, MAX_PATH_LENGTH, MAX_TAXONOMY_NODES
 
 MAX_CHANGES = 1_000
 Kind = TaxonomyNodeMapping.Kind
@@ -367,10 +363,13 @@ def taxonomy_initial_create(
     data: dict[str, Any] | None = None,
     csv_text: str | None = None,
     name: str = "",
+    levels: list[str] | None = None,
 ) -> Taxonomy:
-    """The project's first taxonomy (``imports.taxonomy_create``), with an audit event."""
+    """The project's first taxonomy (``taxonomy_create``), with an audit event."""
     with transaction.atomic():
-        taxonomy = taxonomy_create(project=project, data=data, csv_text=csv_text, name=name)
+        taxonomy = taxonomy_create(
+            project=project, data=data, csv_text=csv_text, name=name, levels=levels
+        )
         audit_record(
             actor=actor,
             project=project,

@@ -1,0 +1,21 @@
+"""The refusals a service may answer with, each with a message in words for the user.
+
+Every layer imports them from here: the API turns them into 400 / 409 answers, the
+commands into clean errors, and the learning app raises them too.
+"""
+
+
+class ServiceError(Exception):
+    """An expected refusal with a message for the client."""
+
+
+class InvalidInput(ServiceError):
+    pass
+
+
+class StaleLease(ServiceError):
+    pass
+
+
+class ImportRejected(InvalidInput):
+    """The input cannot be imported; the message says why, in words for the user."""

@@ -1,0 +1,346 @@
+"""An import run: images stored in batches, a report of the bad files, the worker's queue."""
+
+import datetime as dt
+import hashlib
+import logging
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.exceptions import ImportRejected
+from annotator.imports.archive import Entry, entries_open
+from annotator.imports.images import image_inspect
+from annotator.jobs import Outcome, job_claim, job_heartbeat, job_held, jobs_recover
+from annotator.models import ImportJob, Item, Project, Taxonomy, TaxonomyNode
+from annotator.selectors import taxonomy_current
+
+logger = logging.getLogger(__name__)
+
+# Image import limits.
+MAX_IMPORT_FILES = 200_000
+MAX_REPORTED_ERRORS = 1_000
+BATCH_SIZE = 200
+BATCH_BYTES = 64 * 1024**2
+TOP_LEVEL_FOLDER = "."
+
+
+class _LeafMatcher:
+    """The ground-truth leaf for a file's folders: the folders ending in a leaf's full
+    path (``animal/cat``), or else the parent folder named like exactly one leaf."""
+
+    def __init__(self, taxonomy: Taxonomy | None) -> None:
+        leaves = list(taxonomy.nodes.filter(is_leaf=True)) if taxonomy else []
+        self._by_path = {leaf.path: leaf for leaf in leaves}
+        name_counts = Counter(leaf.name for leaf in leaves)
+        self._by_name = {leaf.name: leaf for leaf in leaves if name_counts[leaf.name] == 1}
+        self._depths = sorted({leaf.depth for leaf in leaves}, reverse=True)
+
+    def leaf_for(self, folders: tuple[str, ...]) -> TaxonomyNode | None:
+        for depth in self._depths:
+            if len(folders) >= depth and (leaf := self._by_path.get("/".join(folders[-depth:]))):
+                return leaf
+        return self._by_name.get(folders[-1]) if folders else None
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    name: str
+    data: bytes
+    content_hash: str
+    format: str
+    width: int
+    height: int
+    ground_truth: TaxonomyNode | None
+
+
+def _hashes_present(*, project: Project, hashes: list[str]) -> set[str]:
+    return set(
+        Item.objects.filter(project=project, content_hash__in=hashes).values_list(
+            "content_hash", flat=True
+        )
+    )
+
+
+class _ImportRun:
+    """The state of one import: files accepted but not yet stored, and the report."""
+
+    def __init__(
+        self,
+        *,
+        job: ImportJob,
+        with_labels: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.job = job
+        self.project = job.project
+        self.progress = progress
+        self.matcher = _LeafMatcher(taxonomy_current(project=self.project)) if with_labels else None
+        self.seen_hashes: set[str] = set()
+        self.pending: list[_Accepted] = []
+        self.pending_bytes = 0
+        self.unmatched_folders = Counter[str]()
+        self.unreported_errors = 0
+
+    def add(self, entry: Entry) -> None:
+        self.job.processed += 1
+        try:
+            data = entry.read()
+            image_format, width, height = image_inspect(data)
+        except ImportRejected as exc:
+            self.error(entry.name, str(exc))
+            return
+        content_hash = hashlib.sha256(data).hexdigest()
+        if content_hash in self.seen_hashes:
+            self.job.duplicates += 1
+            return
+        self.seen_hashes.add(content_hash)
+        ground_truth = None
+        if self.matcher:
+            ground_truth = self.matcher.leaf_for(entry.folders)
+            if ground_truth is None:
+                self.unmatched_folders["/".join(entry.folders) or TOP_LEVEL_FOLDER] += 1
+        self.pending.append(
+            _Accepted(entry.name, data, content_hash, image_format, width, height, ground_truth)
+        )
+        self.pending_bytes += len(data)
+
+    def error(self, name: str, message: str) -> None:
+        if len(self.job.errors) < MAX_REPORTED_ERRORS:
+            self.job.errors.append({"file": name, "error": message})
+        else:
+            self.unreported_errors += 1
+
+    def _item_store(self, accepted: _Accepted) -> Item:
+        item = Item(
+            project=self.project,
+            original_name=accepted.name[-500:],
+            content_hash=accepted.content_hash,
+            format=accepted.format,
+            width=accepted.width,
+            height=accepted.height,
+            ground_truth=accepted.ground_truth,
+        )
+        # Files first, rows second: a crash in between leaves an unused file, never a
+        # row without its image. The field's upload_to generates the stored name.
+        item.image.save(accepted.name, ContentFile(accepted.data), save=False)
+        return item
+
+    def flush(self) -> None:
+        """Store the pending images and publish the progress."""
+        if self.pending:
+            hashes = [accepted.content_hash for accepted in self.pending]
+            present = _hashes_present(project=self.project, hashes=hashes)
+            items = [
+                self._item_store(accepted)
+                for accepted in self.pending
+                if accepted.content_hash not in present
+            ]
+            self.job.duplicates += len(self.pending) - len(items)
+            # A concurrent import may have stored the same image since the check above:
+            # the unique constraint keeps one row, and the loser's file is removed.
+            Item.objects.bulk_create(items, ignore_conflicts=True)
+            stored_names = set(
+                Item.objects.filter(project=self.project, content_hash__in=hashes).values_list(
+                    "image", flat=True
+                )
+            )
+            for item in items:
+                if item.image.name in stored_names:
+                    self.job.imported += 1
+                else:
+                    item.image.delete(save=False)
+                    self.job.duplicates += 1
+            self.pending.clear()
+            self.pending_bytes = 0
+        self.job.unmatched_folders = [
+            {"folder": folder, "files": files}
+            for folder, files in sorted(self.unmatched_folders.items())
+        ]
+        self.job.save(
+            update_fields=["processed", "imported", "duplicates", "errors", "unmatched_folders"]
+        )
+        if self.progress:
+            self.progress(self.job.processed, self.job.total)
+
+    def finish(self) -> None:
+        if self.unreported_errors:
+            self.job.errors.append(
+                {"file": "", "error": f"{self.unreported_errors:,} more files were skipped."}
+            )
+        self.flush()
+
+
+def _job_finish(job: ImportJob, *, state: str, error: str = "") -> None:
+    # Fenced on the claim: a worker whose import was taken over writes no final state.
+    job.state, job.error, job.finished_at = state, error, timezone.now()
+    ImportJob.objects.filter(pk=job.pk, claim=job.claim, state__in=ImportJob.ACTIVE_STATES).update(
+        state=state, error=error, finished_at=job.finished_at
+    )
+
+
+def images_import(
+    *,
+    project: Project,
+    source: Path,
+    with_labels: bool = False,
+    job: ImportJob | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportJob:
+    """Import the JPEG, PNG and WebP images of a folder (ImageFolder layout) or a zip.
+
+    Bad files are reported in ``job.errors`` and skipped; an image already in the project
+    (same SHA-256) counts as a duplicate. With labels, a folder named like a leaf of the
+    current taxonomy (or mirroring its path) gives its files that leaf as ground truth;
+    the other folders are listed in ``job.unmatched_folders``. The job records the
+    progress as it goes and ends succeeded, or failed with ``ImportRejected`` raised.
+    """
+    if job is None:
+        job = ImportJob.objects.create(
+            project=project,
+            source=str(source),
+            with_labels=with_labels,
+            state=ImportJob.State.RUNNING,
+        )
+    try:
+        with entries_open(source) as entries:
+            if len(entries) > MAX_IMPORT_FILES:
+                raise ImportRejected(
+                    f"{len(entries):,} files: import at most {MAX_IMPORT_FILES:,} at a time."
+                )
+            job.total = len(entries)
+            job.save(update_fields=["total"])
+            run = _ImportRun(job=job, with_labels=with_labels, progress=progress)
+            for number, entry in enumerate(entries, start=1):
+                run.add(entry)
+                if number % BATCH_SIZE == 0 or run.pending_bytes >= BATCH_BYTES:
+                    run.flush()
+            run.finish()
+    except ImportRejected as exc:
+        _job_finish(job, state=ImportJob.State.FAILED, error=str(exc))
+        raise
+    except Exception as exc:
+        # The details (paths, SQL) go to the log with the traceback, not to the user.
+        error = f"The import stopped on an unexpected {type(exc).__name__}; see the log."
+        _job_finish(job, state=ImportJob.State.FAILED, error=error)
+        raise
+    _job_finish(job, state=ImportJob.State.SUCCEEDED)
+    return job
+
+
+# --- Uploads run by the worker --------------------------------------------------------
+
+
+def _uploads_folder() -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def _upload_delete(path: Path) -> None:
+    # Only stored uploads are ours to delete, never a folder given to the command.
+    if path.parent == _uploads_folder():
+        path.unlink(missing_ok=True)
+
+
+def _job_enqueue(job_id: int) -> None:
+    from annotator.tasks import import_run  # the tasks module imports this one
+
+    try:
+        import_run.delay(job_id)
+    except Exception:
+        # The broker is unreachable: fail the job now rather than leave it queued forever.
+        logger.exception("Import job %s could not be queued", job_id)
+        job = ImportJob.objects.get(pk=job_id)
+        _job_finish(job, state=ImportJob.State.FAILED, error="The import could not be queued.")
+        _upload_delete(Path(job.source))
+
+
+def import_job_start(
+    *, project: Project, user: AbstractBaseUser, upload: UploadedFile, with_labels: bool
+) -> ImportJob:
+    """Store an uploaded zip of images and queue its import for the worker."""
+    limit = settings.ARBOR_MAX_UPLOAD_BYTES
+    if upload.size is None or upload.size > limit:
+        raise ImportRejected(f"The upload is larger than the limit of {limit:,} bytes.")
+    if not zipfile.is_zipfile(upload):
+        raise ImportRejected("Upload a .zip file of images (its content is checked, not its name).")
+    upload.seek(0)
+    folder = _uploads_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / f"{uuid.uuid4().hex}.zip"
+    with stored.open("wb") as destination:
+        for chunk in upload.chunks():
+            destination.write(chunk)
+    return import_job_enqueue(project=project, user=user, source=stored, with_labels=with_labels)
+
+
+def import_job_enqueue(
+    *, project: Project, user: AbstractBaseUser | None, source: Path, with_labels: bool
+) -> ImportJob:
+    """Queue the import of a folder or zip on the server; the worker runs it after commit."""
+    job = ImportJob.objects.create(
+        project=project, created_by=user, source=str(source), with_labels=with_labels
+    )
+    transaction.on_commit(partial(_job_enqueue, job.pk))
+    return job
+
+
+# An import whose worker stopped beating for this long is taken over; what a takeover
+# starts over.
+STALE_AFTER = dt.timedelta(minutes=5)
+HEARTBEAT_SECONDS = 10
+_PROGRESS_RESET = {
+    "total": 0,
+    "processed": 0,
+    "imported": 0,
+    "duplicates": 0,
+    "errors": [],
+    "unmatched_folders": [],
+}
+
+
+def imports_recover() -> list[int]:
+    """Send again the imports whose message or worker was lost; an import out of
+    attempts is failed, and its stored upload deleted."""
+    return jobs_recover(
+        ImportJob,
+        stale_after=STALE_AFTER,
+        enqueue=_job_enqueue,
+        on_give_up=lambda job: _upload_delete(Path(job.source)),
+    )
+
+
+def import_job_run(*, job_id: int) -> Outcome:
+    """Run a queued import once, through the job runner.
+
+    A redelivered task finds the job claimed (BUSY) or finished (SKIPPED). A takeover
+    after a dead worker starts the import over: the images stored before count as
+    duplicates, so none is stored twice.
+    """
+    claim = job_claim(ImportJob, pk=job_id, stale_after=STALE_AFTER, **_PROGRESS_RESET)
+    if claim is None:
+        if not job_held(ImportJob, pk=job_id):
+            job = ImportJob.objects.filter(pk=job_id, state=ImportJob.State.FAILED).first()
+            if job is not None:  # given up: its upload goes
+                _upload_delete(Path(job.source))
+            return Outcome.SKIPPED
+        return Outcome.BUSY
+    job = ImportJob.objects.select_related("project").get(pk=job_id)
+    source = Path(job.source)
+    try:
+        with job_heartbeat(claim, every=HEARTBEAT_SECONDS):
+            images_import(project=job.project, source=source, with_labels=job.with_labels, job=job)
+    except ImportRejected:
+        return Outcome.FAILED  # recorded in the job for the user to read
+    finally:
+        _upload_delete(source)
+    return Outcome.DONE
