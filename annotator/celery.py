@@ -3,7 +3,9 @@ from pathlib import Path
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings.base")
+# Deployed entry points fail closed: the production settings refuse to start without a
+# SECRET_KEY. Development says annotator.settings.base (manage.py does by default).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings.production")
 
 app = Celery("arbor")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -17,5 +17,9 @@ class StaleLease(ServiceError):
     pass
 
 
+class TooManyLeases(ServiceError):
+    """The person holds as many open leases as one may (``ARBOR_MAX_OPEN_LEASES``)."""
+
+
 class ImportRejected(InvalidInput):
     """The input cannot be imported; the message says why, in words for the user."""

@@ -1,7 +1,10 @@
 """Reads. Everything a user may reach goes through an access check that answers 404."""
 
 import datetime as dt
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Iterator
+from itertools import groupby
+from operator import itemgetter
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet, Sum
@@ -20,6 +23,7 @@ from annotator.models import (
     Project,
     Taxonomy,
     TaxonomyNode,
+    TaxonomyNodeMapping,
 )
 
 
@@ -79,11 +83,45 @@ def taxonomy_nodes(*, taxonomy: Taxonomy) -> QuerySet[TaxonomyNode]:
 
 
 def taxonomy_node_resolve(*, taxonomy: Taxonomy, node: int | str) -> TaxonomyNode | None:
-    """A node of this taxonomy by id or by path, or None."""
-    nodes = TaxonomyNode.objects.filter(taxonomy=taxonomy)
-    if isinstance(node, int) or (isinstance(node, str) and node.isdigit()):
-        return nodes.filter(pk=int(node)).first()
-    return nodes.filter(path=str(node).strip("/")).first()
+    """A node of this taxonomy by id or by path, or None; an id of an older version of the
+    project's taxonomy gives the node it became (``taxonomy_node_follow``)."""
+    followed = taxonomy_node_follow(taxonomy=taxonomy, node=node)
+    return followed[0] if followed else None
+
+
+def taxonomy_node_follow(
+    *, taxonomy: Taxonomy, node: int | str
+) -> tuple[TaxonomyNode, bool] | None:
+    """The node of this taxonomy named by a path, or by the id of a node of the project:
+    one of this version, or of an older one, followed through each later version's
+    ``TaxonomyNodeMapping``. With it, whether a split on the way made it coarser (the
+    split leaf's parent). None for a node of another project, or one with no way here
+    (a taxonomy uploaded anew).
+
+    Clients hold ids from before a change: the predictions of a model trained on an
+    older version, a page loaded before it. Their answers still count.
+    """
+    if not (isinstance(node, int) or (isinstance(node, str) and node.isdigit())):
+        found = TaxonomyNode.objects.filter(taxonomy=taxonomy, path=str(node).strip("/")).first()
+        return (found, False) if found else None
+    found = (
+        TaxonomyNode.objects.filter(pk=int(node), taxonomy__project_id=taxonomy.project_id)
+        .select_related("taxonomy")
+        .first()
+    )
+    if found is None or found.taxonomy.version > taxonomy.version:
+        return None
+    mappings = TaxonomyNodeMapping.objects.filter(
+        taxonomy__project_id=taxonomy.project_id
+    ).select_related("new_node")
+    coarsened = False
+    for version in range(found.taxonomy.version + 1, taxonomy.version + 1):
+        mapping = mappings.filter(taxonomy__version=version, old_node=found).first()
+        if mapping is None:
+            return None
+        found = mapping.new_node
+        coarsened |= mapping.kind == TaxonomyNodeMapping.Kind.COARSENED
+    return found, coarsened
 
 
 def item_get_for_user(*, user: AbstractBaseUser, item_id: int) -> Item:
@@ -230,7 +268,7 @@ def export_get_for_user(*, user: AbstractBaseUser, export_id: int) -> Export:
 
 
 def export_list(*, project: Project) -> QuerySet[Export]:
-    return project.exports.select_related("taxonomy", "model_version").order_by(
+    return project.exports.select_related("taxonomy", "model_version", "created_by").order_by(
         "-created_at", "-id"
     )
 
@@ -242,14 +280,23 @@ def annotation_counts_by_source(*, project: Project) -> dict[str, int]:
     return counts
 
 
-def _votes_by_item(annotations: QuerySet[Annotation]) -> dict[int, list[tuple[str, Vote]]]:
-    """(annotator, vote) per item, oldest first, as the consensus rule reads them."""
-    votes = defaultdict(list)
-    for item_id, username, node_path, source, created_at in annotations.order_by(
-        "created_at"
-    ).values_list("item_id", "annotator__username", "node__path", "source", "created_at"):
-        votes[item_id].append((username, Vote(node_path, source, created_at)))
-    return votes
+# Votes read per round trip when they are streamed.
+VOTE_CHUNK_SIZE = 2000
+
+
+def _votes_per_item(
+    annotations: QuerySet[Annotation],
+) -> Iterator[tuple[int, list[tuple[str, Vote]]]]:
+    """Each item with its (annotator, vote) pairs, oldest first, as the consensus rule
+    reads them. Streamed item by item (a server-side cursor read in chunks): memory holds
+    one chunk, not every vote of the project."""
+    rows = (
+        annotations.order_by("item_id", "created_at", "id")
+        .values_list("item_id", "annotator__username", "node__path", "source", "created_at")
+        .iterator(chunk_size=VOTE_CHUNK_SIZE)
+    )
+    for item_id, group in groupby(rows, key=itemgetter(0)):
+        yield item_id, [(row[1], Vote(*row[2:])) for row in group]
 
 
 def annotator_stats_list(*, project: Project) -> list[dict]:
@@ -266,7 +313,7 @@ def annotator_stats_list(*, project: Project) -> list[dict]:
     )
     overlapped = human.values("item_id").annotate(n=Count("id")).filter(n__gte=2).values("item_id")
     agreed, compared = Counter(), Counter()
-    for answers in _votes_by_item(human.filter(item_id__in=overlapped)).values():
+    for _, answers in _votes_per_item(human.filter(item_id__in=overlapped)):
         label = final_label(vote for _, vote in answers)
         for username, vote in answers:
             compared[username] += 1
@@ -298,7 +345,7 @@ def annotation_disagreement_list(*, project: Project, limit: int) -> list[dict]:
         .order_by("-item_id")
         .values_list("item_id", flat=True)[:limit]
     )
-    answers = _votes_by_item(human.filter(item_id__in=split))
+    answers = dict(_votes_per_item(human.filter(item_id__in=split)))
     rows = []
     for item_id in split:
         label = final_label(vote for _, vote in answers[item_id])

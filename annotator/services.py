@@ -4,6 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -14,7 +15,7 @@ from annotator import selectors
 from annotator.audit import audit_record, changed_fields
 from annotator.budgets import budget_notices_record
 from annotator.consensus import HUMAN_SOURCES
-from annotator.exceptions import InvalidInput, StaleLease
+from annotator.exceptions import InvalidInput, StaleLease, TooManyLeases
 from annotator.items import items_state_recompute
 from annotator.memberships import membership_role_change
 from annotator.models import (
@@ -206,6 +207,23 @@ def _free_items(*, project: Project, user: AbstractBaseUser, now: dt.datetime):
     return items
 
 
+def _lease_room(*, project: Project, user: AbstractBaseUser, now: dt.datetime) -> int:
+    """How many more leases ``user`` may hold in ``project`` (``ARBOR_MAX_OPEN_LEASES``);
+    at the cap, a refusal that says so, never an empty queue.
+
+    The user's row is locked first, so one person's concurrent calls count in turn.
+    """
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+    held = selectors.assignment_open_list(project=project, now=now).filter(annotator=user).count()
+    room = settings.ARBOR_MAX_OPEN_LEASES - held
+    if room <= 0:
+        raise TooManyLeases(
+            f"You hold {held} open leases in this project, the most one person may: "
+            "answer or skip those items first."
+        )
+    return room
+
+
 def _lease_item(*, project: Project, item: Item, user: AbstractBaseUser, now: dt.datetime) -> Lease:
     # A lease that ran out is given up before the item is handed out again.
     Assignment.objects.filter(item=item, state=Assignment.State.ACTIVE).update(
@@ -227,15 +245,20 @@ def _lease_item(*, project: Project, item: Item, user: AbstractBaseUser, now: dt
 
 
 def queue_next(*, project: Project, user: AbstractBaseUser) -> Lease | None:
-    """Lease the highest-priority free item to ``user``, or None when nothing is left."""
+    """Lease the highest-priority free item to ``user``, or None when nothing is left.
+
+    Raises TooManyLeases when ``user`` holds as many open leases as one may.
+    """
     now = timezone.now()
     with transaction.atomic():
-        if _budgeted(project):
+        budgeted = _budgeted(project)
+        if budgeted:
             # Budgets are counted under the project row lock so that two callers
             # cannot both take the last unit.
             Project.objects.select_for_update().filter(pk=project.pk).first()
-            if not _human_budget_left(project=project, user=user, now=now):
-                return None
+        _lease_room(project=project, user=user, now=now)
+        if budgeted and not _human_budget_left(project=project, user=user, now=now):
+            return None
         item = _free_items(project=project, user=user, now=now).first()
         if item is None:
             return None
@@ -247,7 +270,8 @@ def grid_next(
 ) -> tuple[TaxonomyNode, list[Lease]] | None:
     """Lease up to ``size`` confident items that the latest model predicts as one leaf.
 
-    The leaf is that of the best free item in verify mode; None when there is none.
+    The leaf is that of the best free item in verify mode; None when there is none. Fewer
+    items near the user's cap on open leases, and TooManyLeases at it.
     """
     latest = selectors.model_version_latest(project=project)
     if latest is None:
@@ -257,6 +281,7 @@ def grid_next(
         budgeted = _budgeted(project)
         if budgeted:
             Project.objects.select_for_update().filter(pk=project.pk).first()
+        size = min(size, _lease_room(project=project, user=user, now=now))
         # One filter() call: one join, on the latest version's prediction only (an item
         # has one), so no item can come back twice.
         confident = {
@@ -316,20 +341,20 @@ class Submission:
     replayed: bool
 
 
-def _source_check(*, source: str | None, node: TaxonomyNode, prediction: Prediction | None) -> str:
+def _source_check(*, source: str | None, node: TaxonomyNode, predicted: TaxonomyNode | None) -> str:
+    """``predicted``: the shown prediction's node in the current taxonomy, None when no
+    prediction was shown."""
     if source is None:
-        if prediction is None:
+        if predicted is None:
             return Annotation.Source.MANUAL
         return (
-            Annotation.Source.CONFIRMED
-            if prediction.predicted_node_id == node.pk
-            else Annotation.Source.CORRECTED
+            Annotation.Source.CONFIRMED if predicted.pk == node.pk else Annotation.Source.CORRECTED
         )
     if source not in HUMAN_SOURCES:
         raise InvalidInput(f"source must be one of {', '.join(sorted(HUMAN_SOURCES))}.")
-    if source != Annotation.Source.MANUAL and prediction is None:
+    if source != Annotation.Source.MANUAL and predicted is None:
         raise InvalidInput(f"source {source!r} needs a prediction, and none was shown.")
-    if source == Annotation.Source.CONFIRMED and prediction.predicted_node_id != node.pk:
+    if source == Annotation.Source.CONFIRMED and predicted.pk != node.pk:
         raise InvalidInput("source 'confirmed' must answer the predicted node.")
     return source
 
@@ -365,9 +390,10 @@ def annotation_submit(
     if (replayed := replay()) is not None:
         return replayed
     taxonomy = selectors.taxonomy_current(project=item.project)
-    chosen = taxonomy and selectors.taxonomy_node_resolve(taxonomy=taxonomy, node=node)
-    if not chosen:
+    followed = taxonomy and selectors.taxonomy_node_follow(taxonomy=taxonomy, node=node)
+    if not followed:
         raise InvalidInput(f"{node!r} is not a node of this project's taxonomy.")
+    chosen, coarsened = followed
     try:
         with transaction.atomic():
             assignment = _lease_for_update(assignment_id=lease_id, user=user, item=item)
@@ -375,12 +401,16 @@ def annotation_submit(
             if (replayed := replay()) is not None:
                 return replayed
             prediction = assignment.prediction
+            # A model trained on an older taxonomy version predicted a node of that version.
+            predicted = prediction and selectors.taxonomy_node_resolve(
+                taxonomy=taxonomy, node=prediction.predicted_node_id
+            )
             annotation = Annotation.objects.create(
                 project=item.project,
                 item=item,
                 annotator=user,
                 node=chosen,
-                source=_source_check(source=source, node=chosen, prediction=prediction),
+                source=_source_check(source=source, node=chosen, predicted=predicted),
                 assignment=assignment,
                 prediction=prediction,
                 model_version_id=prediction.model_version_id if prediction else None,
@@ -390,6 +420,11 @@ def annotation_submit(
             budget_notices_record(project=item.project)
             _lease_end(assignment=assignment, state=Assignment.State.SUBMITTED)
             items_state_recompute(item_ids=[item.pk])
+            if coarsened:
+                # The answer named a leaf split since: nobody can tell which new leaf it
+                # meant, so, as the split did with the answers before it, it is kept at
+                # the parent and the item is asked again (taxonomy/versions.py).
+                Item.objects.filter(pk=item.pk).update(state=Item.State.UNLABELED)
             transaction.on_commit(
                 partial(answers_committed.send, sender=Annotation, project_id=item.project_id)
             )
@@ -473,11 +508,18 @@ def annotation_undo(*, annotation: Annotation, user: AbstractBaseUser) -> Assign
         ):
             raise StaleLease("The lease of this answer has ended; it can no longer be undone.")
         item = Item.objects.select_for_update().get(pk=annotation.item_id)
+        # With overlap, the item went on to a colleague. One lease at a time holds an item
+        # (a unique index), so theirs is kept and the answer stands; one that ran out ends.
+        others = Assignment.objects.filter(item=item, state=Assignment.State.ACTIVE)
+        if others.filter(expires_at__gt=now).exists():
+            raise StaleLease(
+                "A colleague is answering this item now, so your answer can no longer be undone."
+            )
+        others.update(state=Assignment.State.EXPIRED)
         annotation.delete()
         assignment.state = Assignment.State.ACTIVE
         assignment.save(update_fields=["state"])
         items_state_recompute(item_ids=[item.pk])
-        # With overlap another person may hold a lease on the item too: keep the later end.
-        item.lease_expires_at = max(item.lease_expires_at or now, assignment.expires_at)
+        item.lease_expires_at = assignment.expires_at
         item.save(update_fields=["lease_expires_at"])
     return assignment

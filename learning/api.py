@@ -4,11 +4,13 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.api.common import service_call, validated
 from annotator.api.serializers import NodeField
+from annotator.models import ModelVersion
 from annotator.selectors import project_get_for_user
 from learning import selectors, services
 from learning.models import LabelIssue, TrainingRun
@@ -37,12 +39,16 @@ class TrainingRunOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class TrainingRunListApi(APIView):
-    @extend_schema(responses=TrainingRunOutputSerializer(many=True))
-    def get(self, request, project_id: int):
-        project, _ = project_get_for_user(user=request.user, project_id=project_id, manage=True)
-        runs = selectors.training_run_list(project=project)[:100]
-        return Response(TrainingRunOutputSerializer(runs, many=True).data)
+class TrainingRunListApi(ListAPIView):
+    serializer_class = TrainingRunOutputSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return TrainingRun.objects.none()
+        project, _ = project_get_for_user(
+            user=self.request.user, project_id=self.kwargs["project_id"], manage=True
+        )
+        return selectors.training_run_list(project=project)
 
     @extend_schema(
         request=None,
@@ -67,24 +73,33 @@ class TrainingRunDetailApi(APIView):
         return Response(TrainingRunOutputSerializer(run).data)
 
 
-class LearningCurveApi(APIView):
-    @extend_schema(
-        responses=inline_serializer(
-            "LearningCurvePoint",
-            {
-                "model_version": serializers.IntegerField(),
-                "created_at": serializers.DateTimeField(),
-                "human_labels": serializers.IntegerField(),
-                "shadow": serializers.JSONField(allow_null=True),
-                "gold": serializers.JSONField(allow_null=True),
-                "cascade": serializers.JSONField(allow_null=True),
-            },
-            many=True,
+class LearningCurvePointSerializer(serializers.ModelSerializer):
+    """A model version's accuracy per level against the human labels it had."""
+
+    model_version = serializers.IntegerField(source="version")
+    # What the run measured; null when it measured no such thing.
+    shadow = serializers.JSONField(source="metrics.shadow", allow_null=True, default=None)
+    gold = serializers.JSONField(source="metrics.gold", allow_null=True, default=None)
+    cascade = serializers.JSONField(source="metrics.cascade", allow_null=True, default=None)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["model_version", "created_at", "human_labels", "shadow", "gold", "cascade"]
+        ref_name = "LearningCurvePoint"
+
+
+class LearningCurveApi(ListAPIView):
+    """Oldest model version first; ``?page=last`` ends with the latest."""
+
+    serializer_class = LearningCurvePointSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return ModelVersion.objects.none()
+        project, _ = project_get_for_user(
+            user=self.request.user, project_id=self.kwargs["project_id"]
         )
-    )
-    def get(self, request, project_id: int):
-        project, _ = project_get_for_user(user=request.user, project_id=project_id)
-        return Response(selectors.learning_curve(project=project))
+        return selectors.learning_curve(project=project)
 
 
 class LabelIssueOutputSerializer(serializers.ModelSerializer):
@@ -115,17 +130,19 @@ class LabelIssueOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class LabelIssueListApi(APIView):
-    @extend_schema(responses=LabelIssueOutputSerializer(many=True))
-    def get(self, request, project_id: int):
-        project, _ = project_get_for_user(user=request.user, project_id=project_id, manage=True)
-        issues = selectors.label_issue_list(project=project)
-        state = request.query_params.get("state", LabelIssue.State.OPEN)
+class LabelIssueListApi(ListAPIView):
+    serializer_class = LabelIssueOutputSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return LabelIssue.objects.none()
+        project, _ = project_get_for_user(
+            user=self.request.user, project_id=self.kwargs["project_id"], manage=True
+        )
+        state = self.request.query_params.get("state", LabelIssue.State.OPEN)
         if state not in LabelIssue.State.values:
             raise ValidationError({"detail": f"state must be one of {LabelIssue.State.values}."})
-        return Response(
-            LabelIssueOutputSerializer(issues.filter(state=state)[:200], many=True).data
-        )
+        return selectors.label_issue_list(project=project).filter(state=state)
 
 
 class LabelIssueResolveApi(APIView):

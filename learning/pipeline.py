@@ -8,7 +8,6 @@ and write predictions, routing modes and queue priorities. The core never sees D
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,28 +28,39 @@ from annotator.models import (
 from annotator.selectors import model_version_latest
 from learning.core import cascade
 from learning.core.calibration import head_calibrate, temperature_fit
-from learning.core.data import decode_images
 from learning.core.evaluation import (
     predicted_path_level_probabilities,
     predicted_path_probability,
     samples_evaluate,
 )
 from learning.core.label_review import labels_review
-from learning.core.networks import LeafClassifier, build_network
 from learning.core.propagation import pca_axes
 from learning.core.scoring import PoolScores, score_embeddings
 from learning.core.strategies import PoolState, route, select
 from learning.core.taxonomy import Taxonomy as CoreTaxonomy
 from learning.core.training import HeadConfig, save_checkpoint, train_head
+from learning.features import pool_embeddings, project_folder
 from learning.models import TrainingRun
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SIZE = 32
 # Queue priorities: the shadow sample first (it measures every model), then the audit
 # sample (it unlocks auto-accept), then the selected batch, then the rest by uncertainty.
 SHADOW_PRIORITY, AUDIT_PRIORITY, BATCH_PRIORITY = 4.0, 3.0, 2.0
 AUDIT_CONFIDENCE_FLOOR = 0.5
+# Rows written per transaction; a batch's rows are locked only while it commits.
+WRITE_BATCH = 2000
+# A prediction written again (a run taken over mid-write) takes the new values.
+PREDICTION_FIELDS = [
+    "path",
+    "predicted_node",
+    "confidence",
+    "uncertainty",
+    "mode",
+    "settled_depth",
+    "strategy",
+    "priority",
+]
 
 
 @dataclass
@@ -81,76 +91,6 @@ class ProjectTaxonomy:
 
     def core_index(self, node: TaxonomyNode) -> int:
         return self.core.node_index(node.path)
-
-
-def _project_folder(project: Project) -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "learning" / f"project-{project.pk}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    temporary = path.with_name(f".{path.name}.tmp.npy")
-    np.save(temporary, array)
-    temporary.replace(path)
-
-
-def _cached_rows(project: Project, name: str, item_ids: np.ndarray, compute) -> np.ndarray:
-    """Rows for ``item_ids`` from a per-project cache, computing only the missing ones."""
-    folder = _project_folder(project)
-    ids_file, rows_file = folder / f"{name}-ids.npy", folder / f"{name}.npy"
-    if ids_file.exists() and rows_file.exists():
-        cached_ids, cached = np.load(ids_file), np.load(rows_file)
-    else:
-        cached_ids, cached = np.zeros(0, dtype=np.int64), None
-    missing = np.setdiff1d(item_ids, cached_ids)
-    if len(missing):
-        fresh = compute(missing)
-        cached_ids = np.concatenate([cached_ids, missing])
-        cached = fresh if cached is None else np.concatenate([cached, fresh])
-        _save_array(rows_file, cached)
-        _save_array(ids_file, cached_ids)
-    position = {item_id: row for row, item_id in enumerate(cached_ids.tolist())}
-    return cached[[position[item_id] for item_id in item_ids.tolist()]]
-
-
-def pool_images(project: Project, item_ids: np.ndarray) -> np.ndarray:
-    """Decoded uint8 images, decoded once per item and kept on disk."""
-
-    def decode(missing: np.ndarray) -> np.ndarray:
-        names = dict(Item.objects.filter(pk__in=missing.tolist()).values_list("pk", "image"))
-        paths = [Path(settings.MEDIA_ROOT) / names[item_id] for item_id in missing.tolist()]
-        return decode_images(paths, IMAGE_SIZE)
-
-    return _cached_rows(project, f"images-{IMAGE_SIZE}", item_ids, decode)
-
-
-def pool_embeddings(
-    project: Project, item_ids: np.ndarray, num_leaves: int
-) -> tuple[np.ndarray, LeafClassifier]:
-    """Backbone embeddings; the unsupervised backbone is fitted once on the pool."""
-    folder = _project_folder(project)
-    backbone_file = folder / "backbone.pt"
-    network = build_network(
-        settings.ARBOR_ARCHITECTURE, num_leaves, centroids=settings.ARBOR_CENTROIDS
-    )
-    if backbone_file.exists():
-        network.backbone.load_state_dict(torch.load(backbone_file, weights_only=True))
-    elif hasattr(network.backbone, "fit"):
-        network.backbone.fit(pool_images(project, item_ids))
-        torch.save(network.backbone.state_dict(), backbone_file)
-
-    def embed(missing: np.ndarray) -> np.ndarray:
-        images = pool_images(project, missing)
-        with torch.inference_mode():
-            batches = [
-                network.embed(torch.from_numpy(images[i : i + 1024]).permute(0, 3, 1, 2).float())
-                for i in range(0, len(images), 1024)
-            ]
-        return torch.cat(batches).numpy()
-
-    embeddings = _cached_rows(project, "embeddings", item_ids, embed)
-    return embeddings, network
 
 
 @dataclass
@@ -248,14 +188,16 @@ def round_run(*, run: TrainingRun) -> RoundResult:
     )
     timings["select_s"] = time.perf_counter() - started
 
+    # Short transactions, not one: a transaction over the whole write would row-lock every
+    # unlabeled item until it commits, and the queue (SKIP LOCKED) would hand out nothing
+    # meanwhile. Each step can run again: a takeover of the run finds what is written.
     with transaction.atomic():
         version = _model_version_write(run, taxonomy, network, metrics)
         if project.auto_accept_enabled:
             sample = _cascade(project, version, taxonomy, scores, item_ids, sample, label, pool)
-        _predictions_write(
-            version, taxonomy, scores, item_ids, unlabeled, sample, pool_rows, selection
-        )
-        if project.auto_accept_enabled:
+    _predictions_write(version, taxonomy, scores, item_ids, unlabeled, sample, pool_rows, selection)
+    if project.auto_accept_enabled:
+        with transaction.atomic():
             _auto_accept(project, version, taxonomy, scores, item_ids, sample, unlabeled)
     _label_issues_flag(project, version, taxonomy, embeddings, label, train, item_ids)
     return RoundResult(model_version=version, timings=timings)
@@ -292,7 +234,7 @@ def _model_version_write(run, taxonomy: ProjectTaxonomy, network, metrics) -> Mo
         return existing
     latest = model_version_latest(project=project)
     number = latest.version + 1 if latest else 1
-    checkpoint = _project_folder(project) / f"model-v{number}.pt"
+    checkpoint = project_folder(project) / f"model-v{number}.pt"
     save_checkpoint(checkpoint, network, taxonomy.core, {"project": project.pk, "version": number})
     version = ModelVersion.objects.create(
         project=project,
@@ -349,9 +291,17 @@ def _predictions_write(
                 priority=float(priority[row]),
             )
         )
-    Prediction.objects.bulk_create(predictions, batch_size=2000)
     items = [Item(pk=int(item_ids[row]), priority=float(priority[row])) for row in rows.tolist()]
-    Item.objects.bulk_update(items, ["priority"], batch_size=2000)
+    for start in range(0, len(items), WRITE_BATCH):
+        # One short transaction a batch: it locks these rows only for a moment.
+        with transaction.atomic():
+            Prediction.objects.bulk_create(
+                predictions[start : start + WRITE_BATCH],
+                update_conflicts=True,
+                unique_fields=["item", "model_version"],
+                update_fields=PREDICTION_FIELDS,
+            )
+            Item.objects.bulk_update(items[start : start + WRITE_BATCH], ["priority"])
     _predictions_prune(version)
 
 

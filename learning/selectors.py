@@ -10,35 +10,33 @@ from learning.models import LabelIssue, TrainingRun
 
 
 def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:
-    return project.training_runs.order_by("-created_at")
+    return project.training_runs.select_related("model_version").order_by("-created_at", "-id")
 
 
 def training_run_get_for_user(*, user: AbstractBaseUser, run_id: int) -> TrainingRun:
+    """A run of a project the user manages; 404 for annotators too, as its list is.
+
+    A run's error is a worker's raw exception text: not for annotators.
+    """
     run = TrainingRun.objects.filter(pk=run_id).first()
     if run is None:
         raise Http404("No such training run.")
-    project_get_for_user(user=user, project_id=run.project_id)
+    project_get_for_user(user=user, project_id=run.project_id, manage=True)
     return run
 
 
-def learning_curve(*, project: Project) -> list[dict]:
-    """Accuracy per level of every model version against the human labels it had."""
-    return [
-        {
-            "model_version": version.version,
-            "created_at": version.created_at,
-            "human_labels": version.human_labels,
-            "shadow": version.metrics.get("shadow"),
-            "gold": version.metrics.get("gold"),
-            "cascade": version.metrics.get("cascade"),
-        }
-        for version in ModelVersion.objects.filter(project=project).order_by("version")
-    ]
+def learning_curve(*, project: Project) -> QuerySet[ModelVersion]:
+    """Every model version, oldest first: its metrics hold its accuracy per level."""
+    return ModelVersion.objects.filter(project=project).order_by("version")
 
 
 def label_issue_list(*, project: Project) -> QuerySet[LabelIssue]:
-    return LabelIssue.objects.filter(project=project).select_related(
-        "annotation__node", "annotation__annotator", "suggested_node", "model_version"
+    return (
+        LabelIssue.objects.filter(project=project)
+        .select_related(
+            "annotation__node", "annotation__annotator", "suggested_node", "model_version"
+        )
+        .order_by("label_quality", "id")  # a total order, for stable pages
     )
 
 

@@ -31,6 +31,44 @@ def test_production_refuses_to_start_without_secret_key():
     assert "SECRET_KEY must be set" in result.stderr
 
 
+# What a deployment runs: gunicorn imports the wsgi module, a worker reads the Celery
+# app's configuration.
+ENTRY_POINTS = {
+    "wsgi": "import annotator.wsgi",
+    "celery": "from annotator.celery import app; app.conf.broker_url",
+}
+
+
+def _entry_point(name: str, **env) -> subprocess.CompletedProcess:
+    unset = ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG")
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
+    environment.update(env)
+    code = f"{ENTRY_POINTS[name]}; from django.conf import settings; "
+    code += "print(settings.SETTINGS_MODULE, settings.DEBUG)"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
+def test_entry_points_default_to_production_and_refuse_to_start_without_secret_key(name):
+    result = _entry_point(name)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
+def test_entry_points_load_production_with_a_secret_key(name):
+    result = _entry_point(name, SECRET_KEY=secrets.token_urlsafe(50))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["annotator.settings.production", "False"]
+
+
 def test_production_passes_deploy_checks():
     result = _manage(
         "check",

@@ -3,7 +3,7 @@
 from rest_framework.exceptions import ValidationError
 
 from annotator.api.errors import Conflict
-from annotator.exceptions import InvalidInput, StaleLease
+from annotator.exceptions import InvalidInput, StaleLease, TooManyLeases
 
 
 def validated(serializer_class, data) -> dict:
@@ -16,7 +16,7 @@ def service_call(function, **kwargs):
     """Turn a service's expected refusals into 400 / 409 answers."""
     try:
         return function(**kwargs)
-    except StaleLease as error:
+    except (StaleLease, TooManyLeases) as error:
         raise Conflict(str(error)) from error
     except InvalidInput as error:
         raise ValidationError({"detail": str(error)}) from error

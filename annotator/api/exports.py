@@ -5,6 +5,7 @@ from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -52,7 +53,9 @@ class ExportOutputSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(url) if request else url
 
 
-class ProjectExportListApi(APIView):
+class ProjectExportListApi(ListAPIView):
+    serializer_class = ExportOutputSerializer
+
     class InputSerializer(serializers.Serializer):
         format = serializers.ChoiceField(choices=Export.Format.choices)
         options = serializers.JSONField(
@@ -65,13 +68,13 @@ class ProjectExportListApi(APIView):
         class Meta:
             ref_name = "ExportStartInput"
 
-    @extend_schema(responses=ExportOutputSerializer(many=True))
-    def get(self, request, project_id: int):
-        project, _ = project_get_for_user(user=request.user, project_id=project_id, manage=True)
-        exports = export_list(project=project)
-        return Response(
-            ExportOutputSerializer(exports, many=True, context={"request": request}).data
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Export.objects.none()
+        project, _ = project_get_for_user(
+            user=self.request.user, project_id=self.kwargs["project_id"], manage=True
         )
+        return export_list(project=project)
 
     @extend_schema(request=InputSerializer, responses={202: ExportOutputSerializer})
     def post(self, request, project_id: int):

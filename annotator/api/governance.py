@@ -4,7 +4,7 @@ from django.urls import path
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,10 +14,11 @@ from annotator.api.serializers import MemberOutputSerializer, TaxonomyNodeSerial
 from annotator.audit import audit_list
 from annotator.budgets import budget_summary_for_user
 from annotator.memberships import membership_get, membership_remove, membership_role_change
-from annotator.models import AuditEvent, Membership, TaxonomyNodeMapping
+from annotator.models import AuditEvent, Membership, Taxonomy, TaxonomyNodeMapping
 from annotator.taxonomy.versions import (
     taxonomy_node_mappings,
     taxonomy_version_create,
+    taxonomy_version_describe,
     taxonomy_version_list,
 )
 
@@ -130,7 +131,9 @@ class TaxonomyNodeMappingSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=TaxonomyNodeMapping.Kind.choices)
 
 
-class TaxonomyVersionListApi(APIView):
+class TaxonomyVersionListApi(GenericAPIView):
+    """Versions page like every list; each page's authors and changes are read at once."""
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "TaxonomyVersionCreateInput"
@@ -170,14 +173,19 @@ class TaxonomyVersionListApi(APIView):
         items_requeued = serializers.IntegerField()
         ground_truth_cleared = serializers.IntegerField()
 
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Taxonomy.objects.none()
+        project, _ = selectors.project_get_for_user(
+            user=self.request.user, project_id=self.kwargs["project_id"], manage=True
+        )
+        return taxonomy_version_list(project=project)
+
     @extend_schema(responses=VersionSerializer(many=True))
     def get(self, request, project_id: int):
-        project, _ = selectors.project_get_for_user(
-            user=request.user, project_id=project_id, manage=True
-        )
-        return Response(
-            self.VersionSerializer(taxonomy_version_list(project=project), many=True).data
-        )
+        page = self.paginate_queryset(self.get_queryset())
+        versions = taxonomy_version_describe(taxonomies=page)
+        return self.get_paginated_response(self.VersionSerializer(versions, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
     def post(self, request, project_id: int):

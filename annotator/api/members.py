@@ -2,8 +2,8 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotator import selectors, services
 from annotator.api.common import service_call, validated
@@ -11,7 +11,9 @@ from annotator.api.serializers import MemberOutputSerializer
 from annotator.models import Membership
 
 
-class MemberListApi(APIView):
+class MemberListApi(ListAPIView):
+    serializer_class = MemberOutputSerializer
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "MemberAddInput"
@@ -20,13 +22,13 @@ class MemberListApi(APIView):
         password = serializers.CharField(required=False, write_only=True, min_length=8)
         role = serializers.ChoiceField(choices=Membership.Role.choices)
 
-    @extend_schema(responses=MemberOutputSerializer(many=True))
-    def get(self, request, project_id: int):
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Membership.objects.none()
         project, _ = selectors.project_get_for_user(
-            user=request.user, project_id=project_id, manage=True
+            user=self.request.user, project_id=self.kwargs["project_id"], manage=True
         )
-        members = project.memberships.select_related("user").order_by("id")
-        return Response(MemberOutputSerializer(members, many=True).data)
+        return project.memberships.select_related("user").order_by("id")
 
     @extend_schema(request=InputSerializer, responses={201: MemberOutputSerializer})
     def post(self, request, project_id: int):

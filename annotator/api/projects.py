@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,7 +18,9 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "created_at", *services.PROJECT_EDITABLE_FIELDS]
 
 
-class ProjectListApi(APIView):
+class ProjectListApi(ListAPIView):
+    serializer_class = ProjectOutputSerializer
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "ProjectCreateInput"
@@ -31,10 +34,10 @@ class ProjectListApi(APIView):
             required=False, help_text="A taxonomy as CSV rows of paths"
         )
 
-    @extend_schema(responses=ProjectOutputSerializer(many=True))
-    def get(self, request):
-        projects = selectors.project_list_for_user(user=request.user)
-        return Response(ProjectOutputSerializer(projects, many=True).data)
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Project.objects.none()
+        return selectors.project_list_for_user(user=self.request.user)
 
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
     def post(self, request):

@@ -11,6 +11,8 @@ from annotator.api.common import service_call, validated
 from annotator.api.serializers import ItemOutputSerializer
 from annotator.models import Prediction
 
+TOO_MANY_LEASES = "You hold as many open leases as one may (ARBOR_MAX_OPEN_LEASES)"
+
 
 class PredictionOutputSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(source="model_version.version")
@@ -40,11 +42,15 @@ class QueueNextApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: OutputSerializer, 204: OpenApiResponse(description="Nothing left")},
+        responses={
+            200: OutputSerializer,
+            204: OpenApiResponse(description="Nothing left"),
+            409: OpenApiResponse(description=TOO_MANY_LEASES),
+        },
     )
     def post(self, request, project_id: int):
         project, role = selectors.project_get_for_user(user=request.user, project_id=project_id)
-        lease = services.queue_next(project=project, user=request.user)
+        lease = service_call(services.queue_next, project=project, user=request.user)
         if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         data = {
@@ -75,13 +81,19 @@ class GridNextApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: OutputSerializer, 204: OpenApiResponse(description="Nothing to verify")},
+        responses={
+            200: OutputSerializer,
+            204: OpenApiResponse(description="Nothing to verify"),
+            409: OpenApiResponse(description=TOO_MANY_LEASES),
+        },
     )
     def post(self, request, project_id: int):
         """Lease a page of confident items that the model predicts as one leaf."""
         project, role = selectors.project_get_for_user(user=request.user, project_id=project_id)
         data = validated(self.InputSerializer, request.data)
-        grid = services.grid_next(project=project, user=request.user, size=data["size"])
+        grid = service_call(
+            services.grid_next, project=project, user=request.user, size=data["size"]
+        )
         if grid is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         node, leases = grid

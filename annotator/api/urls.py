@@ -1,10 +1,10 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 
-from annotator.api import annotations, items, members, projects, queue, taxonomy
+from annotator.api import annotations, auth, items, members, projects, queue, taxonomy
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="auth-token"),
+    path("auth/token/", auth.TokenApi.as_view(), name="auth-token"),
+    path("auth/token/revoke/", auth.TokenRevokeApi.as_view(), name="auth-token-revoke"),
     path("projects/", projects.ProjectListApi.as_view(), name="project-list"),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
     path(

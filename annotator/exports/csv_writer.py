@@ -14,6 +14,19 @@ def _iso(moment: dt.datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"). File names,
+# usernames and node names are user input: such a cell gets a leading quote, which
+# spreadsheets show as text. Quoting every cell keeps a "," or ";" inside a cell from
+# starting a new cell in a spreadsheet that splits on either.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _level_columns(levels: list[str], taken: set[str]) -> list[str]:
     # A level named like a fixed column ("label") must not shadow it.
     return [f"level_{level}" if level in taken else level for level in levels]
@@ -40,32 +53,32 @@ def csv_write(
     levels = spec.taxonomy.levels
     fixed = set(CSV_COLUMNS_BEFORE_LEVELS + CSV_COLUMNS_AFTER_LEVELS)
     with out.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(
-            [*CSV_COLUMNS_BEFORE_LEVELS, *_level_columns(levels, fixed), *CSV_COLUMNS_AFTER_LEVELS]
-        )
+        writer = csv.writer(stream, quoting=csv.QUOTE_ALL)
+        header = [
+            *CSV_COLUMNS_BEFORE_LEVELS,
+            *_level_columns(levels, fixed),  # level names are user input too
+            *CSV_COLUMNS_AFTER_LEVELS,
+        ]
+        writer.writerow(map(_cell, header))
         for record in records:
             label, prediction = record.label, record.prediction
             agreement = label.final_agreement
-            writer.writerow(
-                [
-                    record.item.original_name,
-                    record.item.content_hash,
-                    record.item.id,
-                    *(
-                        path_at_level(label.path, depth) or ""
-                        for depth in range(1, len(levels) + 1)
-                    ),
-                    label.path,
-                    label.source,
-                    ";".join(record.annotators),
-                    len(record.human_annotations),
-                    "" if agreement is None else round(agreement, 4),
-                    prediction.model_version if prediction else "",
-                    round(prediction.confidence, 4) if prediction else "",
-                    spec.taxonomy.version,
-                    _iso(record.item.created_at),
-                    _iso(label.labeled_at),
-                ]
-            )
+            row = [
+                record.item.original_name,
+                record.item.content_hash,
+                record.item.id,
+                *(path_at_level(label.path, depth) or "" for depth in range(1, len(levels) + 1)),
+                label.path,
+                label.source,
+                # Each name too: the documented way to read this cell is to split it.
+                ";".join(map(_cell, record.annotators)),
+                len(record.human_annotations),
+                "" if agreement is None else round(agreement, 4),
+                prediction.model_version if prediction else "",
+                round(prediction.confidence, 4) if prediction else "",
+                spec.taxonomy.version,
+                _iso(record.item.created_at),
+                _iso(label.labeled_at),
+            ]
+            writer.writerow(map(_cell, row))
             counts.exported += 1

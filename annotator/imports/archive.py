@@ -3,6 +3,7 @@
 import os
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from annotator.exceptions import ImportRejected
 
@@ -19,6 +21,12 @@ MAX_UNPACKED_BYTES = 16 * 1024**3
 # JPEG, PNG and WebP are compressed already: a zip entry that deflates much better than
 # 20:1 is not one of them, and at 1000:1 and more it is a zip bomb.
 MAX_COMPRESSION_RATIO = 100
+# Folders and macOS's __MACOSX/._name companions are entries too: a zip of images may
+# hold about twice as many entries as files.
+ENTRIES_PER_FILE = 2
+# A central directory record: its signature, then the lengths of the name, extra field
+# and comment that follow its 46 fixed bytes.
+_CENTRAL_RECORD = struct.Struct("<4s24xHHH12x")
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 
 
@@ -115,18 +123,68 @@ def _zip_entries(archive: zipfile.ZipFile) -> list[Entry]:
     return entries
 
 
+def _central_records_count(stream: BinaryIO, end: list, stop: int) -> int:
+    """The records of the central directory that ``end`` points at, counted up to ``stop``
+    the way zipfile reads them, and none kept."""
+    size = end[zipfile._ECD_SIZE]
+    start = end[zipfile._ECD_LOCATION] - size
+    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+        start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+    stream.seek(max(start, 0))
+    count = position = 0
+    while count < stop and position < size:
+        record = stream.read(_CENTRAL_RECORD.size)
+        if len(record) < _CENTRAL_RECORD.size:
+            break  # damaged: zipfile says so when it opens the zip
+        signature, *lengths = _CENTRAL_RECORD.unpack(record)
+        if signature != zipfile.stringCentralDir:
+            break
+        count += 1
+        position += _CENTRAL_RECORD.size + sum(lengths)
+        stream.seek(sum(lengths), os.SEEK_CUR)
+    return count
+
+
+def _zip_entries_count_check(stream: BinaryIO, max_files: int) -> None:
+    """Refuse a zip of too many entries before zipfile reads its central directory.
+
+    zipfile makes an object of every entry at once: a zip of millions of empty entries
+    would take gigabytes before any cap on files applies. The end record (zip64's where
+    there is one) declares the count; as it may lie, the records are counted as well.
+    """
+    limit = ENTRIES_PER_FILE * max_files
+    # zipfile's own reader of the end record: private, but it has been there since 2.6.
+    end = zipfile._EndRecData(stream)
+    if not end:
+        return  # not a zip after all: zipfile says so next
+    declared = end[zipfile._ECD_ENTRIES_TOTAL]
+    if declared > limit:
+        count = f"{declared:,}"
+    elif _central_records_count(stream, end, stop=limit + 1) > limit:
+        count = f"more than {limit:,}"
+    else:
+        return
+    raise ImportRejected(
+        f"The zip holds {count} entries: import at most {max_files:,} files at a time."
+    )
+
+
 @contextmanager
-def entries_open(source: Path) -> Iterator[list[Entry]]:
+def entries_open(source: Path, *, max_files: int) -> Iterator[list[Entry]]:
+    """The files of a folder or zip; a zip of far more than ``max_files`` entries is
+    refused before its directory is read."""
     if source.is_dir():
         entries = _folder_entries(source)
         yield entries
     elif source.is_file() and zipfile.is_zipfile(source):
-        try:
-            archive = zipfile.ZipFile(source)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ImportRejected(f"The zip file cannot be read ({exc}).") from None
-        with archive:
-            yield _zip_entries(archive)
+        with source.open("rb") as stream:
+            try:
+                _zip_entries_count_check(stream, max_files)
+                archive = zipfile.ZipFile(stream)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ImportRejected(f"The zip file cannot be read ({exc}).") from None
+            with archive:
+                yield _zip_entries(archive)
     elif source.exists():
         raise ImportRejected(f"'{source.name}' is neither a folder nor a zip file.")
     else:

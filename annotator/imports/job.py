@@ -213,7 +213,7 @@ def images_import(
             state=ImportJob.State.RUNNING,
         )
     try:
-        with entries_open(source) as entries:
+        with entries_open(source, max_files=MAX_IMPORT_FILES) as entries:
             if len(entries) > MAX_IMPORT_FILES:
                 raise ImportRejected(
                     f"{len(entries):,} files: import at most {MAX_IMPORT_FILES:,} at a time."

@@ -10,6 +10,7 @@
 | DEBUG              | true                                           |
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -50,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into a 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "annotator.urls"
@@ -87,6 +91,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Password guessing: after ARBOR_LOGIN_FAILURE_LIMIT wrong passwords for one username from
+# one IP address, that pair is refused (429) for ARBOR_LOGIN_COOLOFF_MINUTES, on /login/,
+# /admin/login/ and /api/auth/token/. Keyed on the pair, so that nobody can lock another
+# person out from elsewhere; a successful login clears the count.
+AXES_FAILURE_LIMIT = env_int("ARBOR_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ARBOR_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Lockouts are logged; its start-up banner on every command is not needed.
+AXES_VERBOSE = False
+# Proxies in front of Django that append the client's address to X-Forwarded-For (nginx
+# in docker/compose.yaml): throttling counts by the address the outermost one saw. With 0
+# the header is not trusted (a client could write it) and the connection's address counts.
+ARBOR_TRUSTED_PROXIES = env_int("ARBOR_TRUSTED_PROXIES", 0)
+AXES_CLIENT_IP_CALLABLE = "annotator.auth.client_ip"
+# API tokens stop working this long after they were issued; a new login issues a new one.
+ARBOR_TOKEN_TTL_HOURS = env_int("ARBOR_TOKEN_TTL_HOURS", 720)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -108,6 +135,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 ARBOR_MAX_UPLOAD_BYTES = env_int("ARBOR_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Largest image accepted, checked from the header before any decoding.
 ARBOR_MAX_IMAGE_PIXELS = env_int("ARBOR_MAX_IMAGE_PIXELS", 50_000_000)
+# Open leases one person may hold in a project, so that nobody leases the queue away from
+# colleagues. Room for a grid page (24) leased while the previous page's answer is on its
+# way, or one grid page and the labeling page's item on screen and three leased ahead.
+ARBOR_MAX_OPEN_LEASES = env_int("ARBOR_MAX_OPEN_LEASES", 50)
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -119,11 +150,11 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes a missing login a 401, not a 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "annotator.auth.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotator.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -16,6 +16,9 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Production sits behind a proxy (X-Forwarded-Proto is trusted above): nginx in
+# docker/compose.yaml is one hop; with a TLS terminator in front of it, set 2.
+ARBOR_TRUSTED_PROXIES = env_int("ARBOR_TRUSTED_PROXIES", 1)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

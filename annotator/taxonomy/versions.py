@@ -24,7 +24,7 @@ Changes are applied in order, each naming nodes by their path after the ones bef
   its answers at and cannot be split.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -381,13 +381,20 @@ def taxonomy_initial_create(
     return taxonomy
 
 
-def taxonomy_version_list(*, project: Project) -> list[dict[str, Any]]:
-    """Every version, newest first, with who made it and the changes that made it."""
-    taxonomies = list(project.taxonomies.annotate(node_count=Count("nodes")).order_by("-version"))
+def taxonomy_version_list(*, project: Project) -> QuerySet[Taxonomy]:
+    """Every version, newest first, with its ``node_count``."""
+    return project.taxonomies.annotate(node_count=Count("nodes")).order_by("-version")
+
+
+def taxonomy_version_describe(*, taxonomies: Sequence[Taxonomy]) -> list[dict[str, Any]]:
+    """The versions of ``taxonomy_version_list`` (a page of them), each with who made it
+    and the changes that made it."""
+    if not taxonomies:
+        return []
     events = {
         event.target_id: event
         for event in AuditEvent.objects.filter(
-            project=project,
+            project_id=taxonomies[0].project_id,
             action__in=[AuditEvent.Action.TAXONOMY_CREATE, AuditEvent.Action.TAXONOMY_VERSION],
             target_type=Taxonomy._meta.model_name,
             target_id__in=[str(taxonomy.pk) for taxonomy in taxonomies],

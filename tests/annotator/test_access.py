@@ -159,8 +159,10 @@ def test_only_admins_create_projects(api, lead, admin_user):
 
 @pytest.mark.django_db
 def test_project_list_shows_only_own_projects(api, project, annotator, outsider):
-    assert [p["id"] for p in api(annotator).get("/api/projects/").json()] == [project.id]
-    assert project.id not in [p["id"] for p in api(outsider).get("/api/projects/").json()]
+    listed = api(annotator).get("/api/projects/").json()
+    assert [p["id"] for p in listed["results"]] == [project.id]
+    outsiders = api(outsider).get("/api/projects/").json()["results"]
+    assert project.id not in [p["id"] for p in outsiders]
 
 
 @pytest.mark.django_db

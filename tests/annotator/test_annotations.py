@@ -4,8 +4,10 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from annotator import selectors, services
 from annotator.models import Annotation, Assignment, Item, TaxonomyNode
-from tests.factories import ModelVersionFactory, PredictionFactory, item_create
+from annotator.taxonomy.versions import taxonomy_version_create
+from tests.factories import MembershipFactory, ModelVersionFactory, PredictionFactory, item_create
 
 
 @pytest.fixture
@@ -189,3 +191,67 @@ def test_prediction_shown_is_recorded_and_source_derived(api, project, annotator
     assert annotation.source == Annotation.Source.CORRECTED
     assert annotation.prediction == prediction
     assert annotation.model_version == version
+
+
+def _leased_with_prediction(api, project, annotator, path: str):
+    """An item predicted ``path`` by a model of the first taxonomy version, leased to the
+    annotator: (client, the queue's answer)."""
+    item = item_create(project, 1)
+    taxonomy = project.taxonomies.get()
+    PredictionFactory(
+        item=item,
+        model_version=ModelVersionFactory(project=project, taxonomy=taxonomy),
+        predicted_node=taxonomy.nodes.get(path=path),
+    )
+    client = api(annotator)
+    return client, client.post(f"/api/projects/{project.id}/queue/next/").json()
+
+
+@pytest.mark.django_db
+def test_an_id_of_the_version_before_a_rename_answers_the_renamed_node(
+    api, project, annotator, lead
+):
+    client, body = _leased_with_prediction(api, project, annotator, "animal/cat")
+    taxonomy_version_create(
+        project=project,
+        actor=lead,
+        changes=[{"op": "rename", "path": "animal", "new_name": "fauna"}],
+    )
+
+    # Enter on a page loaded before the change sends the prediction's old node id.
+    response = _submit(
+        client, body["item"]["id"], node=body["prediction"]["node"], lease=body["lease"]["id"]
+    )
+
+    assert response.status_code == 201
+    annotation = Annotation.objects.get()
+    assert annotation.node.path == "fauna/cat"
+    assert annotation.node.taxonomy == selectors.taxonomy_current(project=project)
+    assert annotation.source == Annotation.Source.CONFIRMED
+    assert Item.objects.get().state == Item.State.LABELED
+
+
+@pytest.mark.django_db
+def test_an_id_of_a_leaf_split_since_is_kept_at_its_parent_and_asked_again(
+    api, project, annotator, lead
+):
+    client, body = _leased_with_prediction(api, project, annotator, "animal/cat")
+    # Two versions later: the path through the mappings is followed one version at a time.
+    for change in (
+        {"op": "split", "path": "animal/cat", "into": ["tabby", "siamese"]},
+        {"op": "rename", "path": "animal", "new_name": "fauna"},
+    ):
+        taxonomy_version_create(project=project, actor=lead, changes=[change])
+
+    response = _submit(
+        client, body["item"]["id"], node=body["prediction"]["node"], lease=body["lease"]["id"]
+    )
+
+    assert response.status_code == 201
+    annotation = Annotation.objects.get()
+    assert (annotation.node.path, annotation.source) == ("fauna", Annotation.Source.CONFIRMED)
+    assert annotation.node.taxonomy.version == 3
+    # As the split did with the answers before it: nobody knows which new leaf was meant.
+    assert Item.objects.get().state == Item.State.UNLABELED
+    colleague = MembershipFactory(project=project).user
+    assert services.queue_next(project=project, user=colleague).item.pk == body["item"]["id"]

@@ -4,13 +4,17 @@ That annotators and outsiders get 404 from every export endpoint, and change not
 is ``test_permissions.test_role_matrix``.
 """
 
+import csv
+import io
+import json
+
 import pytest
 from django.urls import reverse
 
 from annotator.exports.job import export_start
-from annotator.models import Export
+from annotator.models import Export, Item
 from tests.annotator.export_data import annotate
-from tests.factories import ProjectFactory, item_create, taxonomy_build
+from tests.factories import ProjectFactory, UserFactory, item_create, taxonomy_build
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +83,39 @@ def test_lead_or_admin_exports_and_downloads(
     assert b"".join(download.streaming_content) == stored.read_bytes()
 
 
+def _exported(client, project, format: str, capture) -> str:
+    """The file of a new export of ``project``, through the API and the worker."""
+    with capture(execute=True):
+        started = client.post(exports_url(project), {"format": format}, format="json")
+    download = client.get(download_url(started.json()["id"]))
+    return b"".join(download.streaming_content).decode("utf-8")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["=1+1.jpg", "+cmd.jpg", "-x.jpg", "@x.jpg", "\tx.jpg", "\rx.jpg"])
+def test_csv_cells_cannot_start_a_formula(
+    project, lead, api, name, django_capture_on_commit_callbacks
+):
+    item = item_create(project, 1)
+    Item.objects.filter(pk=item.pk).update(original_name=name)
+    annotate(item, "animal/cat", annotator=UserFactory(username="@evil"))
+    annotate(item, "animal/cat", annotator=UserFactory(username="alice"), minute=1)
+    client = api(lead)
+
+    text = _exported(client, project, "csv", django_capture_on_commit_callbacks)
+    records = json.loads(_exported(client, project, "json", django_capture_on_commit_callbacks))
+
+    (row,) = csv.DictReader(io.StringIO(text, newline=""))
+    # A spreadsheet shows a cell that starts with a quote as text.
+    assert row["file"] == "'" + name
+    assert row["annotators"] == "'@evil;alice"
+    assert row["label"] == "animal/cat"
+    # JSON is data for programs: it keeps the values as they are.
+    (record,) = records["items"]
+    assert record["file"] == name
+    assert [a["annotator"] for a in record["annotations"]] == ["@evil", "alice"]
+
+
 @pytest.mark.django_db
 def test_list_shows_this_projects_exports_only(project, lead, api, queued):
     other = ProjectFactory()
@@ -88,8 +125,8 @@ def test_list_shows_this_projects_exports_only(project, lead, api, queued):
     listed = api(lead).get(exports_url(project))
 
     assert listed.status_code == 200
-    assert [row["id"] for row in listed.json()] == [queued.id]
-    assert listed.json()[0]["download_url"] is None
+    assert [row["id"] for row in listed.json()["results"]] == [queued.id]
+    assert listed.json()["results"][0]["download_url"] is None
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 import pytest
 
 from annotator.models import Annotation, Assignment, Item
+from annotator.taxonomy.versions import taxonomy_version_create
 from tests.annotator.export_data import model_version, predict
 from tests.factories import MembershipFactory, item_create
 
@@ -102,6 +103,22 @@ def test_grid_respects_the_budget(api, project, annotator, confident, admin_user
 
 
 @pytest.mark.django_db
+def test_grid_stops_at_the_cap_of_open_leases(api, project, annotator, confident, settings):
+    settings.ARBOR_MAX_OPEN_LEASES = 3
+    client = api(annotator)
+    assert client.post(f"/api/projects/{project.id}/queue/next/").json()["mode"] == "full"
+
+    near = _grid(client, project)  # room for two of the three dogs
+    at_cap = _grid(client, project)
+
+    assert near.status_code == 200
+    assert near.json()["node"]["path"] == "animal/dog" and len(near.json()["items"]) == 2
+    assert at_cap.status_code == 409
+    assert "answer or skip" in at_cap.json()["detail"]
+    assert Assignment.objects.filter(annotator=annotator).count() == 3
+
+
+@pytest.mark.django_db
 def test_an_item_with_older_predictions_is_leased_once(api, project, annotator, confident):
     newer = model_version(project, version=2)
     for path, items in confident.items():
@@ -119,3 +136,27 @@ def test_an_item_with_older_predictions_is_leased_once(api, project, annotator, 
     ids = [row["item"]["id"] for row in page]
     assert len(ids) == len(set(ids)) == 3
     assert {row["prediction"]["model_version"] for row in page} == {2}
+
+
+@pytest.mark.django_db
+def test_a_page_leased_before_a_taxonomy_change_is_accepted_whole(
+    api, project, annotator, lead, confident
+):
+    client = api(annotator)
+    page = _grid(client, project).json()["items"]  # the dogs, predicted under version 1
+    taxonomy_version_create(
+        project=project,
+        actor=lead,
+        changes=[{"op": "merge", "paths": ["animal/dog", "animal/frog"], "into": "animal/canid"}],
+    )
+
+    answered = client.post(
+        f"/api/projects/{project.id}/queue/grid/answer/",
+        {"accept": [row["lease"]["id"] for row in page], "reject": []},
+        format="json",
+    )
+
+    assert answered.status_code == 200 and answered.json() == {"accepted": 3, "rejected": 0}
+    stored = Annotation.objects.filter(source=Annotation.Source.CONFIRMED)
+    assert {(a.node.path, a.node.taxonomy.version) for a in stored} == {("animal/canid", 2)}
+    assert stored.count() == 3

@@ -7,6 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotator import services
+from annotator.exceptions import TooManyLeases
 from annotator.models import Annotation, Assignment, Item, Membership
 from tests.factories import MembershipFactory, item_create
 from tests.helpers import answer
@@ -104,6 +105,40 @@ def test_daily_quota_is_per_annotator(api, project, annotator):
     assert api(colleague).post(f"/api/projects/{project.id}/queue/next/").status_code == 200
 
 
+@pytest.mark.django_db
+def test_one_person_holds_at_most_the_cap_of_open_leases(api, project, annotator, settings):
+    settings.ARBOR_MAX_OPEN_LEASES = 2
+    _items(project, 5)
+    client = api(annotator)
+    url = f"/api/projects/{project.id}/queue/next/"
+    first = client.post(url).json()
+    assert client.post(url).status_code == 200
+
+    refused = client.post(url)
+
+    # Not a 204: the queue is not empty, the person must answer or skip first.
+    assert refused.status_code == 409
+    assert "answer or skip" in refused.json()["detail"]
+    assert Assignment.objects.filter(annotator=annotator).count() == 2
+    colleague = MembershipFactory(project=project).user
+    assert api(colleague).post(url).status_code == 200
+    elsewhere = MembershipFactory(user=annotator).project  # the cap is per project
+    item_create(elsewhere, 9)
+    assert api(annotator).post(f"/api/projects/{elsewhere.id}/queue/next/").status_code == 200
+    # An answer makes room, and so does a lease that ran out.
+    client.post(
+        f"/api/items/{first['item']['id']}/annotations/",
+        {"node": "animal/cat", "lease": first["lease"]["id"]},
+        format="json",
+    )
+    assert client.post(url).status_code == 200
+    assert client.post(url).status_code == 409
+    Assignment.objects.filter(project=project, annotator=annotator).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert client.post(url).status_code == 200
+
+
 def _bulk_items(project, count: int) -> None:
     """Rows only: the concurrency tests never open the images."""
     Item.objects.bulk_create(
@@ -173,6 +208,33 @@ def test_budget_is_not_overshot_by_concurrent_annotators(project):
 
     assert errors == []
     assert Annotation.objects.filter(project=project).count() == 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_calls_of_one_person_stop_at_the_cap(project, settings):
+    settings.ARBOR_MAX_OPEN_LEASES = 3
+    _bulk_items(project, 50)
+    user = MembershipFactory(project=project).user
+    start = threading.Barrier(12)
+    leased, refused = [], []
+
+    def take():
+        try:
+            start.wait()
+            leased.append(services.queue_next(project=project, user=user))
+        except TooManyLeases:
+            refused.append(True)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=take) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert (len(leased), len(refused)) == (3, 9)
+    assert Assignment.objects.filter(annotator=user).count() == 3
 
 
 @pytest.mark.django_db(transaction=True)

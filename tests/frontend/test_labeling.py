@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotator.models import Annotation, Item
+from tests.factories import PASSWORD
 from tests.frontend.conftest import login, member, predict
 
 pytestmark = pytest.mark.browser
@@ -140,3 +141,33 @@ def test_a_dropped_answer_is_retried_without_a_duplicate(page, cifar):
     (annotation,) = Annotation.objects.filter(annotator=annotator)
     assert f"Item {annotation.item_id}" == answered
     assert annotation.idempotency_key == attempts[0]
+
+
+def test_an_answer_given_after_a_logout_elsewhere_waits_for_the_next_login(page, cifar):
+    project = cifar(3)
+    annotator = member(project)
+    login(page, annotator)
+    page.goto(f"/projects/{project.pk}/label/")
+    current_item(page)
+    # Another tab of the same browser logs out: this page's session is gone.
+    other = page.context.new_page()
+    other.goto("/")
+    other.get_by_role("button", name="Log out").click()
+    other.wait_for_url("**/login/")
+    other.close()
+
+    answered = answer_with_keys(page, ["1", "4"])
+
+    expect(page.locator("#unsaved")).to_have_text("1 unsaved – waiting for you to log in")
+    expect(page.locator("#message")).to_contain_text("You are logged out")
+    assert not Annotation.objects.exists()
+    page.get_by_role("link", name="Log in again").click()
+    page.get_by_label("Username").fill(annotator.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**/projects/{project.pk}/label/")
+    # The page, back, sends what waited in this browser.
+    expect(page.locator("#saved")).to_have_text("1 saved")
+    expect(page.locator("#unsaved")).to_have_text("All answers saved")
+    (annotation,) = Annotation.objects.filter(annotator=annotator)
+    assert (f"Item {annotation.item_id}", annotation.node.path) == (answered, "vehicle/truck")

@@ -125,6 +125,7 @@ def test_screenshot_every_page(page, browser, live_server, cifar, screenshots):
 
     login(page, lead)
     expect(page.locator("#project-rows tr")).to_have_count(1)
+    expect(page.locator("#project-rows")).to_contain_text(f"v{len(CURVE)}: ")  # the latest
     shoot(page, screenshots, "projects")
     page.goto(f"{base}/dashboard/")
     expect(page.locator("#curve svg")).to_be_visible()

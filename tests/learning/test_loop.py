@@ -1,13 +1,16 @@
+import threading
 from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
 
 from annotator import services as annotator_services
 from annotator.jobs import Outcome
-from annotator.models import Annotation, Item, ModelVersion, Prediction
-from learning import services
+from annotator.models import Annotation, Item, Membership, ModelVersion, Prediction
+from learning import pipeline, services
 from learning.models import TrainingRun
+from tests.factories import MembershipFactory
 from tests.helpers import answer
 from tests.learning.conftest import answer_truthfully
 
@@ -157,7 +160,7 @@ def test_label_review_flags_wrong_human_labels_and_a_lead_resolves_them(
     assert len(flagged & wrong) >= len(wrong) / 2
     issue = issues.filter(annotation__item_id__in=wrong).first()
     lead = MembershipFactory(project=cifar_project, role=Membership.Role.LEAD).user
-    listed = api(lead).get(f"/api/projects/{cifar_project.id}/label-issues/").json()
+    listed = api(lead).get(f"/api/projects/{cifar_project.id}/label-issues/").json()["results"]
     assert issue.id in [row["id"] for row in listed]
     truth = issue.annotation.item.ground_truth
 
@@ -257,3 +260,35 @@ def test_a_run_whose_message_is_lost_is_sent_again_by_recovery(
     TrainingRun.objects.filter(pk=run.pk).update(created_at=run.created_at - timedelta(hours=1))
     assert services.training_runs_recover() == [run.pk]
     assert sent == [run.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_queue_keeps_serving_while_a_retrain_writes(
+    easy_project, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The write phase once ran in one transaction that row-locked every unlabeled item,
+    so the queue (SKIP LOCKED) answered "nothing left" to everyone until it committed."""
+    annotator = MembershipFactory(project=easy_project, role=Membership.Role.ANNOTATOR).user
+    answer_truthfully(easy_project, annotator, 40)
+    colleague = MembershipFactory(project=easy_project, role=Membership.Role.ANNOTATOR).user
+    served = []
+    prune = pipeline._predictions_prune
+
+    def lease_from_another_connection(version):
+        # Called once the new priorities are written, before the round ends.
+        def lease():
+            served.append(annotator_services.queue_next(project=easy_project, user=colleague))
+            connection.close()
+
+        thread = threading.Thread(target=lease)
+        thread.start()
+        thread.join(timeout=30)
+        prune(version)
+
+    monkeypatch.setattr(pipeline, "_predictions_prune", lease_from_another_connection)
+    run = _train(easy_project, django_capture_on_commit_callbacks)
+
+    assert run.state == TrainingRun.State.SUCCEEDED, run.error
+    assert len(served) == 1 and served[0] is not None
+    # It was served by the new model's order: the item's prediction is the new version's.
+    assert served[0].prediction.model_version.training_run == run

@@ -118,7 +118,7 @@ def test_worker_trains_selects_and_the_queue_serves_the_new_order(cifar_project,
     body = api(annotator).post(f"/api/projects/{cifar_project.id}/queue/next/").json()
     assert body["item"]["id"] == top.id
     assert body["prediction"]["model_version"] == 1
-    curve = api(lead).get(f"/api/projects/{cifar_project.id}/learning-curve/").json()
+    curve = api(lead).get(f"/api/projects/{cifar_project.id}/learning-curve/").json()["results"]
     assert [point["human_labels"] for point in curve] == [60]
 
 

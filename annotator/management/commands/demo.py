@@ -31,6 +31,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         seed = demo_seed(password=os.environ.get("DEMO_PASSWORD"))
+        # The worker and the server run on our settings (SQLite, the development ones),
+        # not on the production settings that the Celery app and wsgi default to.
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
         worker = subprocess.Popen(
             [
                 sys.executable,
@@ -45,7 +48,13 @@ class Command(BaseCommand):
                 "1",
                 "--queues",
                 "default,training",
+                # Embedded beat: periodic retrains, and recovery of lost jobs.
+                "--beat",
             ],
+            # Their own sessions: a signal to our process group (make stopped, Ctrl-C)
+            # reaches us alone, and we stop them in order below.
+            start_new_session=True,
+            env=environment,
         )
         server = None
         try:
@@ -68,6 +77,8 @@ class Command(BaseCommand):
                     "--access-logfile",
                     "-",
                 ],
+                start_new_session=True,
+                env=environment,
             )
             self._announce(address, seed)
             while worker.poll() is None and server.poll() is None:
@@ -77,9 +88,8 @@ class Command(BaseCommand):
             pass
         finally:
             for process in (server, worker):
-                if process is not None and process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-                    process.wait(timeout=30)
+                if process is not None:
+                    _stop(process)
 
     def _wait_for_import(self, job: ImportJob) -> None:
         self.stderr.write(f"The worker is importing the demo images (import {job.pk})...")
@@ -106,3 +116,16 @@ class Command(BaseCommand):
             "Press Ctrl-C to stop.",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM (a worker finishes its task), then SIGQUIT (a worker's cold shutdown: its
+    warm one can hang on the filesystem broker), then SIGKILL."""
+    for stop_signal, patience in ((signal.SIGTERM, 20), (signal.SIGQUIT, 10), (signal.SIGKILL, 10)):
+        if process.poll() is not None:
+            return
+        process.send_signal(stop_signal)
+        try:
+            process.wait(timeout=patience)
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { RetryQueue, retryable } from "../../static/frontend/js/retry-queue.js";
+import { RetryQueue, needsLogin, retryable } from "../../static/frontend/js/retry-queue.js";
 
 class MemoryStorage {
   constructor(initial = {}) {
@@ -21,6 +21,7 @@ function harness({ responses, storage = new MemoryStorage() }) {
   const timers = [];
   const saved = [];
   const failed = [];
+  const loginAsked = [];
   const queue = new RetryQueue({
     storage,
     storageKey: "pending",
@@ -36,6 +37,7 @@ function harness({ responses, storage = new MemoryStorage() }) {
     },
     onSaved: (entry, result) => saved.push([entry.key, result]),
     onFailed: (entry, error) => failed.push([entry.key, error.status]),
+    onLoginNeeded: (error) => loginAsked.push(error.status),
   });
   const tick = async () => {
     await new Promise((resolve) => setImmediate(resolve));
@@ -44,7 +46,7 @@ function harness({ responses, storage = new MemoryStorage() }) {
     timers.shift().fn();
     await tick();
   };
-  return { queue, sent, timers, saved, failed, storage, tick, fire };
+  return { queue, sent, timers, saved, failed, loginAsked, storage, tick, fire };
 }
 
 const entry = (key) => ({ key, url: `/api/items/1/annotations/`, body: { idempotency_key: key } });
@@ -97,6 +99,50 @@ test("a refusal (409, 400) is dropped and reported, and the rest go on", async (
   assert.equal(h.queue.size, 0);
 });
 
+for (const status of [401, 403]) {
+  test(`a ${status} (logged out) keeps the answers until a login, then sends them`, async () => {
+    const h = harness({ responses: [{ status }, { status }, { status: 201 }, { status: 201 }] });
+    h.queue.add(entry("a"));
+    h.queue.add(entry("b"));
+    await h.tick();
+    assert.deepEqual(h.sent, ["a"], "the rest wait behind it: they would be refused alike");
+    assert.equal(h.queue.size, 2);
+    assert.ok(h.queue.loginNeeded);
+    assert.deepEqual(h.loginAsked, [status]);
+    assert.deepEqual(h.failed, [], "nothing is dropped");
+    assert.equal(h.timers.length, 0, "no retries while logged out");
+    assert.equal(JSON.parse(h.storage.getItem("pending")).length, 2, "kept across a reload");
+
+    h.queue.retryNow(); // a request of the page got through, but not yet this one
+    await h.tick();
+    assert.deepEqual(h.loginAsked, [status, status]);
+    h.queue.retryNow(); // logged in again
+    await h.tick();
+    assert.deepEqual(h.sent, ["a", "a", "a", "b"]);
+    assert.equal(h.queue.size, 0);
+    assert.equal(h.queue.loginNeeded, false);
+  });
+}
+
+test("an answer refused for want of a login can still be taken back", async () => {
+  const h = harness({ responses: [{ status: 401 }] });
+  h.queue.add(entry("a"));
+  const settled = h.queue.settled("a");
+  await h.tick();
+  assert.equal((await settled).error.status, 401);
+  assert.equal(h.queue.remove("a"), true);
+  assert.equal(h.queue.size, 0);
+});
+
+test("a 404 is still dropped and reported", async () => {
+  const h = harness({ responses: [{ status: 404 }] });
+  h.queue.add(entry("a"));
+  await h.tick();
+  assert.deepEqual(h.failed, [["a", 404]]);
+  assert.equal(h.queue.size, 0);
+  assert.equal(h.queue.loginNeeded, false);
+});
+
 test("what is unsent survives a reload through storage", async () => {
   const h = harness({ responses: [networkDown()] });
   h.queue.add(entry("a"));
@@ -133,4 +179,13 @@ test("retryable: network errors, 429 and 5xx only", () => {
   assert.ok(retryable({ status: 429 }));
   assert.equal(retryable({ status: 409 }), false);
   assert.equal(retryable({ status: 400 }), false);
+  assert.equal(retryable({ status: 401 }), false);
+});
+
+test("needsLogin: 401 and 403 only", () => {
+  assert.ok(needsLogin({ status: 401 }));
+  assert.ok(needsLogin({ status: 403 }));
+  assert.equal(needsLogin({ status: 400 }), false);
+  assert.equal(needsLogin({ status: 409 }), false);
+  assert.equal(needsLogin(new TypeError("Failed to fetch")), false);
 });

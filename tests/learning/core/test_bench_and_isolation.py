@@ -29,8 +29,9 @@ def run_python(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 def test_importing_the_core_and_the_bench_does_not_import_django():
     code = (
-        "import sys, learning.core.taxonomy, learning.core.data, learning.core.networks, "
-        "learning.core.training, learning.core.scoring, learning.core.strategies, "
+        "import sys, learning.core.taxonomy, learning.core.data, learning.core.decode, "
+        "learning.core.networks, learning.core.training, learning.core.scoring, "
+        "learning.core.strategies, "
         "learning.core.evaluation, learning.core.label_review, learning.bench; "
         "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
     )

@@ -37,6 +37,17 @@ export const get = (url) => request("GET", url).then((response) => response.data
 export const post = (url, body) => request("POST", url, body);
 export const patch = (url, body) => request("PATCH", url, body).then((response) => response.data);
 
+/** Every row of a paginated list ({count, next, previous, results}), page by page. */
+export async function getAll(url) {
+  const rows = [];
+  for (let next = url; next; ) {
+    const page = await get(next);
+    rows.push(...page.results);
+    next = page.next;
+  }
+  return rows;
+}
+
 /** A key for one answer, the same on every retry. crypto.randomUUID needs a secure
  * context (https or localhost); getRandomValues works everywhere. */
 export function newKey() {

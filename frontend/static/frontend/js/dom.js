@@ -32,3 +32,15 @@ export function say(element, text, kind = "") {
   element.textContent = text;
   element.dataset.kind = kind;
 }
+
+/** Say that the session has ended, with a link to log in again and come back to this page,
+ * where the answers kept meanwhile are sent. */
+export function askToLogIn(element) {
+  const back = encodeURIComponent(location.pathname + location.search);
+  element.replaceChildren(
+    "You are logged out; your answers are kept in this browser. ",
+    el("a", { href: `/login/?next=${back}` }, "Log in again"),
+    " to send them.",
+  );
+  element.dataset.kind = "error";
+}

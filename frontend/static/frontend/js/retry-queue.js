@@ -8,12 +8,19 @@ export function retryable(error) {
   return status === undefined || status === 429 || status >= 500;
 }
 
+/** Whether the server refused for want of a login: the session expired, or the person
+ * logged out in another tab. Nothing is wrong with the answer: it waits for the login. */
+export function needsLogin(error) {
+  return error?.status === 401 || error?.status === 403;
+}
+
 export class RetryQueue {
   /**
    * send(entry) -> Promise of the server's answer; rejects with {status} for HTTP errors
    * or anything without a status for a network failure.
    * storage: getItem/setItem (localStorage). schedule(fn, ms): setTimeout in the page.
-   * onChange(queue), onSaved(entry, result), onFailed(entry, error): for the page.
+   * onChange(queue), onSaved(entry, result), onFailed(entry, error), onLoginNeeded(error):
+   * for the page.
    */
   constructor({
     send,
@@ -24,12 +31,14 @@ export class RetryQueue {
     onChange = () => {},
     onSaved = () => {},
     onFailed = () => {},
+    onLoginNeeded = () => {},
   }) {
     Object.assign(this, { send, storage, storageKey, schedule, backoffMs });
-    Object.assign(this, { onChange, onSaved, onFailed });
+    Object.assign(this, { onChange, onSaved, onFailed, onLoginNeeded });
     this.entries = JSON.parse(storage.getItem(storageKey) || "[]");
     this.inFlight = null;
     this.failures = 0;
+    this.loginNeeded = false;
     this.timer = null;
     this.waiters = new Map();
   }
@@ -55,11 +64,13 @@ export class RetryQueue {
     if (index < 0 || this.inFlight?.key === key) return false;
     this.entries.splice(index, 1);
     this.persist();
+    this.onChange(this);
     this.settle(key, { removed: true });
     return true;
   }
 
-  /** A promise of {result} or {error} once the entry with this key is settled. */
+  /** A promise of {result} or {error} once the entry with this key is settled, or once
+   * it is refused for want of a login ({error}, and the entry stays queued). */
   settled(key) {
     if (!this.entries.some((entry) => entry.key === key)) return Promise.resolve({ gone: true });
     return new Promise((resolve) => {
@@ -76,10 +87,22 @@ export class RetryQueue {
     try {
       const result = await this.send(entry);
       this.failures = 0;
+      this.loginNeeded = false;
       this.drop(entry);
       this.onSaved(entry, result);
       this.settle(entry.key, { result });
     } catch (error) {
+      if (needsLogin(error)) {
+        // Kept, and the rest wait behind it: they would be refused alike. No timer: the
+        // page calls retryNow() once a request of its own succeeds or the tab is back in
+        // view, and a new answer or a page load tries again too.
+        this.loginNeeded = true;
+        this.inFlight = null;
+        this.onChange(this);
+        this.onLoginNeeded(error);
+        this.settle(entry.key, { error });
+        return;
+      }
       if (retryable(error)) {
         this.failures += 1;
         const delay = this.backoffMs[Math.min(this.failures, this.backoffMs.length) - 1];

@@ -1,6 +1,6 @@
 // Dashboard for leads: the learning curve, budget and forecast, labels by source,
 // annotator throughput and agreement, and the latest model's confusion.
-import { get } from "../api.js";
+import { get, getAll } from "../api.js";
 import { el, pageData, percent, say } from "../dom.js";
 import { COLORS, barChart, gauge, heatMap, lineChart } from "../charts.js";
 
@@ -70,7 +70,7 @@ function confusionView(latest) {
 try {
   const [taxonomy, curve, budget, stats] = await Promise.all([
     get(`${base}taxonomy/`),
-    get(`${base}learning-curve/`),
+    getAll(`${base}learning-curve/?page_size=500`),
     get(`${base}budget/`),
     get(`${base}stats/`),
   ]);

@@ -35,9 +35,9 @@ async function follow(job) {
 }
 
 async function listExports() {
-  const jobs = await get(`/api/projects/${project}/exports/`);
+  const { results: jobs } = await get(`/api/projects/${project}/exports/?page_size=20`);
   $("exports").replaceChildren(
-    ...jobs.slice(0, 20).map((job) =>
+    ...jobs.map((job) =>
       el(
         "tr",
         {},

@@ -1,9 +1,9 @@
 // Grid verification: a page of items the model predicts as one class. Keys (or clicks)
 // mark the wrong ones, Enter accepts the rest; the wrong ones go back to the queue.
 import { newKey, post, request } from "../api.js";
-import { el, pageData, percent, say } from "../dom.js";
+import { askToLogIn, el, pageData, percent, say } from "../dom.js";
 import { GRID_KEYS, gridTileForKey } from "../keymap.js";
-import { RetryQueue } from "../retry-queue.js";
+import { RetryQueue, needsLogin } from "../retry-queue.js";
 
 const GRID_SIZE = 24;
 const { project, user } = pageData();
@@ -26,14 +26,18 @@ const queue = new RetryQueue({
   onFailed(entry, error) {
     say($("message"), `A page was refused: ${error.message}`, "error");
   },
+  onLoginNeeded: () => askToLogIn($("message")),
 });
 
 function renderStatus() {
   const unsaved = $("unsaved");
+  const state = queue.loginNeeded
+    ? " – waiting for you to log in"
+    : queue.retrying
+      ? " – connection lost, retrying"
+      : "";
   unsaved.dataset.count = queue.size;
-  unsaved.textContent = queue.size
-    ? `${queue.size} page(s) unsaved${queue.retrying ? " – connection lost, retrying" : ""}`
-    : "All answers saved";
+  unsaved.textContent = queue.size ? `${queue.size} page(s) unsaved${state}` : "All answers saved";
   $("marked").textContent = `${wrong.size} marked wrong`;
 }
 
@@ -74,11 +78,14 @@ async function load() {
   wrong.clear();
   try {
     const response = await post(`/api/projects/${project}/queue/grid/`, { size: GRID_SIZE });
+    // The server takes requests again (logged in anew elsewhere): send what waited.
+    if (queue.loginNeeded) queue.retryNow();
     page = response.status === 204 ? null : response.data;
     if (!page) say($("message"), "Nothing to verify in a grid right now; the label page has the rest.");
   } catch (error) {
     page = null;
-    say($("message"), `Could not load a page (${error.message}).`, "error");
+    if (needsLogin(error)) askToLogIn($("message"));
+    else say($("message"), `Could not load a page (${error.message}).`, "error");
   }
   render();
 }
@@ -106,6 +113,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 window.addEventListener("online", () => queue.retryNow());
+// Back from logging in again in another tab.
+window.addEventListener("focus", () => queue.loginNeeded && queue.retryNow());
 
 queue.flush();
 load();

@@ -1,9 +1,9 @@
 // The labeling screen: one image at a time, the next ones leased and decoded ahead, every
 // answer sent through the retry queue with its own idempotency key.
 import { newKey, post, request } from "../api.js";
-import { el, pageData, percent, say } from "../dom.js";
+import { askToLogIn, el, pageData, percent, say } from "../dom.js";
 import { SHORTCUTS, Tree, choices, initialPath, keyAction } from "../keymap.js";
-import { RetryQueue } from "../retry-queue.js";
+import { RetryQueue, needsLogin } from "../retry-queue.js";
 
 // Items leased ahead of the one on screen. Each queue/next call leases one more, so a few
 // are enough to hide the round trip without holding many items away from colleagues.
@@ -45,6 +45,7 @@ const queue = new RetryQueue({
   onFailed(entry, error) {
     say($("message"), `An answer was refused: ${error.message}`, "error");
   },
+  onLoginNeeded: () => askToLogIn($("message")),
 });
 
 function preload(task) {
@@ -68,6 +69,8 @@ function fill() {
         );
         const settled = await Promise.allSettled(wanted);
         const responses = settled.filter((r) => r.status === "fulfilled").map((r) => r.value);
+        // The server takes requests again (logged in anew elsewhere): send what waited.
+        if (responses.length && queue.loginNeeded) queue.retryNow();
         exhausted = responses.some((response) => response.status === 204);
         // Concurrent calls may come back in any order: keep the queue's, best first.
         const leased = responses.filter((response) => response.status === 200).map((r) => r.data);
@@ -79,7 +82,8 @@ function fill() {
         if (failed) throw failed.reason;
       }
     } catch (error) {
-      say($("message"), `Could not fetch the next image (${error.message}); retrying.`, "error");
+      if (needsLogin(error)) askToLogIn($("message"));
+      else say($("message"), `Could not fetch the next image (${error.message}); retrying.`, "error");
       setTimeout(fill, 2000);
     } finally {
       filling = null;
@@ -184,9 +188,12 @@ function renderStatus() {
   $("saved").textContent = `${savedCount} saved`;
   const unsaved = $("unsaved");
   unsaved.dataset.count = queue.size;
-  unsaved.textContent = queue.size
-    ? `${queue.size} unsaved${queue.retrying ? " – connection lost, retrying" : " – sending"}`
-    : "All answers saved";
+  const state = queue.loginNeeded
+    ? "waiting for you to log in"
+    : queue.retrying
+      ? "connection lost, retrying"
+      : "sending";
+  unsaved.textContent = queue.size ? `${queue.size} unsaved – ${state}` : "All answers saved";
 }
 
 function answer(node) {
@@ -217,11 +224,17 @@ async function undo() {
     say($("message"), "Nothing to undo.");
     return;
   }
-  if (!queue.remove(last.key)) {
-    // On its way or stored: wait for the server, then take the stored answer back.
+  let taken = queue.remove(last.key);
+  if (!taken) {
+    // On its way or stored: wait for the server. Refused for want of a login, it is still
+    // queued, and taken back here after all.
     const outcome = await queue.settled(last.key);
+    taken = needsLogin(outcome.error) && queue.remove(last.key);
+  }
+  if (!taken) {
+    // Stored: take it back on the server.
     const id = annotationIds.get(last.key);
-    if (outcome.error || !id) {
+    if (!id) {
       say($("message"), "That answer was not stored; nothing to undo.");
       return;
     }
@@ -231,8 +244,8 @@ async function undo() {
       savedCount -= 1;
       renderStatus();
     } catch (error) {
-      const text = error.status === 409 ? "Too late to undo: the lease has ended." : error.message;
-      say($("message"), text, "error");
+      if (needsLogin(error)) askToLogIn($("message"));
+      else say($("message"), `Could not undo: ${error.message}`, "error");
       return;
     }
   }
@@ -271,8 +284,11 @@ document.addEventListener("keydown", (event) => {
 });
 
 window.addEventListener("online", () => queue.retryNow());
+// Back from logging in again in another tab.
+window.addEventListener("focus", () => queue.loginNeeded && queue.retryNow());
 window.addEventListener("beforeunload", (event) => {
-  if (queue.size) event.preventDefault();
+  // Answers waiting for a login are sent when the page is back (after the login page).
+  if (queue.size && !queue.loginNeeded) event.preventDefault();
 });
 window.addEventListener("pagehide", () => {
   // Hand back the items leased ahead, so colleagues need not wait for the leases to end.

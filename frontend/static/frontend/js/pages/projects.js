@@ -1,5 +1,5 @@
 // Project list: progress, budget and the latest model's accuracy, one row per project.
-import { get } from "../api.js";
+import { get, getAll } from "../api.js";
 import { el, percent, say } from "../dom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -17,7 +17,8 @@ async function row(summary) {
   const [detail, budget, curve] = await Promise.all([
     get(base),
     get(`${base}budget/`),
-    get(`${base}learning-curve/`),
+    // Oldest first: the last page ends with the latest model.
+    get(`${base}learning-curve/?page=last`).then((page) => page.results),
   ]);
   const { progress } = detail;
   const manage = detail.role === "admin" || detail.role === "lead";
@@ -47,7 +48,7 @@ async function row(summary) {
 }
 
 try {
-  const projects = await get("/api/projects/");
+  const projects = await getAll("/api/projects/");
   $("project-rows").replaceChildren(...(await Promise.all(projects.map(row))));
   document.querySelector("table.projects").hidden = projects.length === 0;
   say($("status"), projects.length ? "" : "You are not a member of any project yet.");

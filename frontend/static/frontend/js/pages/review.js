@@ -72,9 +72,11 @@ try {
       ? disagreements.map(disagreementRow)
       : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No disagreements."))]),
   );
-  const issues = await get(`/api/projects/${project}/label-issues/`);
+  // The worst first: a lead works down from the top.
+  const { results: issues, count } = await get(`/api/projects/${project}/label-issues/?page_size=200`);
   $("issues").replaceChildren(...issues.map(issueRow));
-  say($("message"), issues.length ? `${issues.length} open label issues.` : "No open label issues.");
+  const shown = count > issues.length ? ` (the first ${issues.length} shown)` : "";
+  say($("message"), count ? `${count} open label issues${shown}.` : "No open label issues.");
   $("issues").firstElementChild?.focus();
 } catch (error) {
   say($("message"), error.message, "error");

@@ -266,7 +266,7 @@ def test_api_creates_and_lists_versions(api, project, lead, admin_user, annotato
     api(admin_user).post(
         url, {"changes": [{"op": "add", "parent": "vehicle", "name": "ship"}]}, format="json"
     )
-    listed = api(lead).get(url).json()
+    listed = api(lead).get(url).json()["results"]
 
     assert created.status_code == 201
     body = created.json()
