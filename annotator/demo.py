@@ -8,9 +8,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from annotator import services
 from annotator.imports.job import import_job_enqueue
 from annotator.models import ImportJob, Membership, Project
+from annotator.projects import project_create
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data" / "cifar10"
 DEMO_PROJECT_NAME = "CIFAR-10 demo"
@@ -47,7 +47,7 @@ def demo_seed(*, password: str | None = None) -> DemoSeed:
         project = Project.objects.filter(name=DEMO_PROJECT_NAME).first()
         job = None
         if project is None:
-            project = services.project_create(
+            project = project_create(
                 name=DEMO_PROJECT_NAME,
                 created_by=users["admin"],
                 description="600 CIFAR-10 images under a vehicle/animal taxonomy.",

@@ -23,3 +23,11 @@ class TooManyLeases(ServiceError):
 
 class ImportRejected(InvalidInput):
     """The input cannot be imported; the message says why, in words for the user."""
+
+
+class UploadTooLarge(InvalidInput):
+    """Larger than ``ARBOR_MAX_UPLOAD_BYTES``: tus answers 413."""
+
+
+class UploadConflict(ServiceError):
+    """A resumable upload's part that does not start where the upload stands (tus: 409)."""

@@ -12,7 +12,8 @@ def items_state_recompute(*, item_ids: Iterable[int]) -> None:
     """Labeled once auto-accepted, or once as many people answered as the project asks
     (its overlap); otherwise back in the queue. Every write that adds or removes answers
     calls this, so an answer, an undo and a revoke agree on what "labeled" means."""
-    items = Item.objects.filter(pk__in=list(item_ids))
+    ids = list(item_ids)
+    items = Item.objects.filter(pk__in=ids)
     labeled = list(
         items.annotate(
             human=Count("annotations", filter=Q(annotations__source__in=HUMAN_SOURCES)),
@@ -21,5 +22,7 @@ def items_state_recompute(*, item_ids: Iterable[int]) -> None:
         .filter(Q(auto__gt=0) | Q(human__gte=F("project__annotations_per_item")))
         .values_list("pk", flat=True)
     )
-    items.filter(pk__in=labeled).update(state=Item.State.LABELED)
-    items.exclude(pk__in=labeled).update(state=Item.State.UNLABELED)
+    if labeled:
+        items.filter(pk__in=labeled).update(state=Item.State.LABELED)
+    if len(labeled) < len(ids):
+        items.exclude(pk__in=labeled).update(state=Item.State.UNLABELED)

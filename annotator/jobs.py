@@ -161,6 +161,18 @@ def jobs_recover(
     return ids
 
 
+def job_send(job: Job, send: Callable[[], object]) -> None:
+    """Hand ``job``'s message to the broker. With the broker down the job stays queued
+    and ``jobs_recover`` sends it again once it is back: failing the request, or the
+    job, over an outage would only lose work."""
+    try:
+        send()
+    except Exception:
+        logger.exception(
+            "%s %s could not be queued; recovery will send it", type(job).__name__, job.pk
+        )
+
+
 @contextmanager
 def job_heartbeat(claim: Claim, *, every: float) -> Iterator[None]:
     """Beat from a thread while the body runs: a worker that dies stops beating, which

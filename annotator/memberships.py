@@ -1,4 +1,4 @@
-"""Changing and ending memberships (adding one is ``services.membership_add``, which
+"""Changing and ending memberships (adding one is ``projects.membership_add``, which
 changes the role through ``membership_role_change`` when the person is already a member)."""
 
 from django.contrib.auth.models import AbstractBaseUser

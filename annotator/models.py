@@ -8,6 +8,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
+# The rows of imports live beside their code; they are this app's models all the same.
+from annotator.imports.models import ImportJob, Upload  # noqa: F401
 from annotator.jobs import Job
 
 
@@ -185,11 +187,22 @@ class Item(models.Model):
 
 
 class ModelVersion(models.Model):
+    class Source(models.TextChoices):
+        TRAINED = "trained", "trained by Arbor on the human labels"
+        # CHiLS on a CLIP backbone, before any label: guesses to check.
+        ZERO_SHOT = "zero_shot", "predicted from the class names alone"
+        # No checkpoint and no metrics of Arbor's.
+        EXTERNAL = "external", "imported from an outside model"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
     taxonomy = models.ForeignKey(Taxonomy, on_delete=models.PROTECT, related_name="model_versions")
     version = models.PositiveIntegerField()
     checkpoint = models.CharField(max_length=500, blank=True)
+    # What the embeddings came from: a backbone name and where its weights came from.
+    backbone = models.CharField(max_length=200, blank=True)
+    backbone_weights = models.CharField(max_length=500, blank=True)
     human_labels = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.TRAINED)
     # Accuracy per level on the shadow sample and the gold set, cascade threshold, ...
     metrics = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -338,31 +351,6 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"annotation {self.pk} of item {self.item_id} ({self.source})"
-
-
-class ImportJob(Job):
-    """An image import, run by the worker for uploads, with its progress and report."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    source = models.CharField(max_length=1000, help_text="Folder or stored zip being imported")
-    with_labels = models.BooleanField(default=False)
-    total = models.PositiveIntegerField(default=0)
-    processed = models.PositiveIntegerField(default=0)
-    imported = models.PositiveIntegerField(default=0)
-    duplicates = models.PositiveIntegerField(default=0)
-    errors = models.JSONField(default=list, blank=True)
-    unmatched_folders = models.JSONField(
-        default=list,
-        blank=True,
-        help_text="With labels: folders that name no taxonomy leaf, as "
-        "[{folder, files}]; their images have no ground truth",
-    )
-
-    def __str__(self) -> str:
-        return f"import {self.pk} into project {self.project_id} ({self.state})"
 
 
 class AuditEvent(models.Model):

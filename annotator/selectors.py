@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from itertools import groupby
 from operator import itemgetter
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
@@ -24,6 +25,7 @@ from annotator.models import (
     Taxonomy,
     TaxonomyNode,
     TaxonomyNodeMapping,
+    Upload,
 )
 
 
@@ -62,11 +64,21 @@ def project_can_manage(*, role: str) -> bool:
 
 
 def project_can_create(*, user: AbstractBaseUser) -> bool:
+    """Admins; and, with ``ARBOR_LEADS_CREATE_PROJECTS``, whoever leads a project."""
+    if user.is_staff:
+        return True
+    return settings.ARBOR_LEADS_CREATE_PROJECTS and (
+        Membership.objects.filter(user=user, role=Membership.Role.LEAD).exists()
+    )
+
+
+def account_can_create(*, user: AbstractBaseUser) -> bool:
+    """Accounts are the whole site's, so only admins make them (a lead adds existing ones)."""
     return user.is_staff
 
 
 def project_can_set_budget(*, role: str) -> bool:
-    """Budgets and quotas (``services.BUDGET_FIELDS``) are for admins; leads set the rest."""
+    """Budgets and quotas (``projects.BUDGET_FIELDS``) are for admins; leads set the rest."""
     return role == "admin"
 
 
@@ -176,6 +188,20 @@ def import_job_get_for_user(*, user: AbstractBaseUser, job_id: int) -> ImportJob
         raise Http404("No such import.")
     project_get_for_user(user=user, project_id=job.project_id, manage=True)
     return job
+
+
+def import_job_list(*, project: Project) -> QuerySet[ImportJob]:
+    """The project's import history, newest first: who imported what, and what came of it."""
+    return project.import_jobs.select_related("created_by").order_by("-created_at", "-id")
+
+
+def upload_get_for_user(*, user: AbstractBaseUser, upload_id) -> Upload:
+    """A resumable upload into a project the user manages; 404 for everyone else."""
+    upload = Upload.objects.select_related("project").filter(pk=upload_id).first()
+    if upload is None:
+        raise Http404("No such upload.")
+    project_get_for_user(user=user, project_id=upload.project_id, manage=True)
+    return upload
 
 
 def annotation_human_list(*, project: Project) -> QuerySet[Annotation]:
@@ -330,6 +356,32 @@ def annotator_stats_list(*, project: Project) -> list[dict]:
                 "items_per_hour": round(row["answers"] / hours, 1) if hours else None,
                 "agreement": agreed[username] / compared[username] if compared[username] else None,
                 "compared": compared[username],
+            }
+        )
+    return rows
+
+
+def member_stats_list(*, project: Project, now: dt.datetime) -> list[dict]:
+    """Every member with their role, the ``annotator_stats_list`` figures (zero before
+    their first answer) and their daily quota (``annotator_quota``)."""
+    stats = {row["username"]: row for row in annotator_stats_list(project=project)}
+    rows = []
+    for membership in project.memberships.select_related("user").order_by("id"):
+        username = membership.user.get_username()
+        figures = stats.get(username) or {
+            "answers": 0,
+            "hours": 0.0,
+            "items_per_hour": None,
+            "agreement": None,
+            "compared": 0,
+        }
+        rows.append(
+            {
+                **figures,
+                "id": membership.pk,
+                "username": username,
+                "role": membership.role,
+                "quota": annotator_quota(project=project, user=membership.user, now=now),
             }
         )
     return rows

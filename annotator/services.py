@@ -12,141 +12,19 @@ from django.db.models import Avg, Q, Sum
 from django.utils import timezone
 
 from annotator import selectors
-from annotator.audit import audit_record, changed_fields
 from annotator.budgets import budget_notices_record
 from annotator.consensus import HUMAN_SOURCES
 from annotator.exceptions import InvalidInput, StaleLease, TooManyLeases
 from annotator.items import items_state_recompute
-from annotator.memberships import membership_role_change
 from annotator.models import (
     Annotation,
     Assignment,
-    AuditEvent,
     Item,
-    Membership,
     Prediction,
     Project,
-    Strategy,
     TaxonomyNode,
 )
 from annotator.signals import answers_committed
-from annotator.taxonomy.versions import taxonomy_initial_create
-
-
-def project_create(
-    *,
-    name: str,
-    created_by: AbstractBaseUser | None,
-    description: str = "",
-    taxonomy: dict | None = None,
-    taxonomy_csv: str | None = None,
-    levels: list[str] | None = None,
-) -> Project:
-    """A project and, when one is given (JSON or CSV), its first taxonomy, audited; all
-    or nothing. The one way a project is made: the API, the commands and the demo."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput("A project needs a name.")
-    with transaction.atomic():
-        project = Project.objects.create(name=name, description=description, created_by=created_by)
-        if taxonomy is not None or taxonomy_csv is not None:
-            taxonomy_initial_create(
-                project=project,
-                actor=created_by,
-                data=taxonomy,
-                csv_text=taxonomy_csv,
-                levels=levels,
-            )
-    return project
-
-
-PROJECT_EDITABLE_FIELDS = (
-    "name",
-    "description",
-    "lease_seconds",
-    "max_human_annotations",
-    "daily_quota_per_annotator",
-    "max_annotator_hours",
-    "annotations_per_item",
-    "strategy",
-    "batch_size",
-    "retrain_every",
-    "shadow_size",
-    "auto_accept_enabled",
-    "auto_accept_target",
-    "audit_size",
-)
-# Only admins set these, and their changes are audited as budget.update.
-BUDGET_FIELDS = frozenset(
-    {"max_human_annotations", "daily_quota_per_annotator", "max_annotator_hours"}
-)
-
-
-def project_update(*, project: Project, actor: AbstractBaseUser | None = None, **fields) -> Project:
-    unknown = fields.keys() - set(PROJECT_EDITABLE_FIELDS)
-    if unknown:
-        raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.")
-    if "strategy" in fields and fields["strategy"] not in Strategy.values:
-        raise InvalidInput(f"Unknown strategy; choose from {', '.join(sorted(Strategy.values))}.")
-    with transaction.atomic():
-        # "before" is read under the row lock, so concurrent edits each log what they replaced.
-        current = Project.objects.select_for_update().get(pk=project.pk)
-        before, after = changed_fields(instance=current, values=fields)
-        for field, value in fields.items():
-            setattr(project, field, value)
-        if fields:
-            project.save(update_fields=list(fields))
-        for action, names in (
-            (AuditEvent.Action.BUDGET_UPDATE, after.keys() & BUDGET_FIELDS),
-            (AuditEvent.Action.PROJECT_UPDATE, after.keys() - BUDGET_FIELDS),
-        ):
-            if names:
-                audit_record(
-                    actor=actor,
-                    project=project,
-                    action=action,
-                    before={name: before[name] for name in sorted(names)},
-                    after={name: after[name] for name in sorted(names)},
-                    target=project,
-                )
-    return project
-
-
-def membership_add(
-    *,
-    project: Project,
-    username: str,
-    role: str,
-    password: str | None = None,
-    actor: AbstractBaseUser | None = None,
-) -> Membership:
-    """Add a user to the project, creating the user when a password is given."""
-    if role not in Membership.Role.values:
-        raise InvalidInput(
-            f"Unknown role {role!r}; use one of {', '.join(Membership.Role.values)}."
-        )
-    user_model = get_user_model()
-    with transaction.atomic():
-        user = user_model.objects.filter(username=username).first()
-        if user is None:
-            if not password:
-                raise InvalidInput(f"No user {username!r}; give a password to create one.")
-            user = user_model.objects.create_user(username=username, password=password)
-        membership, created = Membership.objects.get_or_create(
-            project=project, user=user, defaults={"role": role}
-        )
-        if not created:
-            # Adding someone already in the project changes their role, audited once.
-            return membership_role_change(membership=membership, role=role, actor=actor)
-        audit_record(
-            actor=actor,
-            project=project,
-            action=AuditEvent.Action.MEMBER_ADD,
-            before=None,
-            after={"username": username, "role": role},
-            target=membership,
-        )
-    return membership
 
 
 @dataclass(frozen=True)
@@ -225,10 +103,12 @@ def _lease_room(*, project: Project, user: AbstractBaseUser, now: dt.datetime) -
 
 
 def _lease_item(*, project: Project, item: Item, user: AbstractBaseUser, now: dt.datetime) -> Lease:
-    # A lease that ran out is given up before the item is handed out again.
-    Assignment.objects.filter(item=item, state=Assignment.State.ACTIVE).update(
-        state=Assignment.State.EXPIRED
-    )
+    # A lease that ran out is given up before the item is handed out again. Every end of
+    # a lease clears the item's expiry, so an item without one holds no lease to end.
+    if item.lease_expires_at is not None:
+        Assignment.objects.filter(item=item, state=Assignment.State.ACTIVE).update(
+            state=Assignment.State.EXPIRED
+        )
     expires_at = now + dt.timedelta(seconds=project.lease_seconds)
     item.lease_expires_at = expires_at
     item.save(update_fields=["lease_expires_at"])
@@ -306,8 +186,12 @@ def grid_next(
 def _lease_for_update(
     *, assignment_id, user: AbstractBaseUser, item: Item | None = None
 ) -> Assignment:
+    # The prediction shown comes along (the answer records it); only the lease is locked.
     assignment = (
-        Assignment.objects.select_for_update().filter(pk=assignment_id, annotator=user).first()
+        Assignment.objects.select_related("prediction")
+        .select_for_update(of=("self",))
+        .filter(pk=assignment_id, annotator=user)
+        .first()
     )
     if assignment is None:
         raise InvalidInput("No such lease for this user.")
@@ -402,8 +286,12 @@ def annotation_submit(
                 return replayed
             prediction = assignment.prediction
             # A model trained on an older taxonomy version predicted a node of that version.
-            predicted = prediction and selectors.taxonomy_node_resolve(
-                taxonomy=taxonomy, node=prediction.predicted_node_id
+            predicted = prediction and (
+                chosen
+                if prediction.predicted_node_id == chosen.pk
+                else selectors.taxonomy_node_resolve(
+                    taxonomy=taxonomy, node=prediction.predicted_node_id
+                )
             )
             annotation = Annotation.objects.create(
                 project=item.project,

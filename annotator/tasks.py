@@ -4,6 +4,7 @@ from celery import shared_task
 
 from annotator.exports import job as export_job
 from annotator.imports.job import import_job_run, imports_recover
+from annotator.imports.uploads import uploads_expire
 from annotator.jobs import Outcome
 
 
@@ -22,6 +23,11 @@ def export_run(self, export_id: int) -> None:
 
 
 @shared_task
-def jobs_recover() -> dict[str, list[int]]:
-    """Send again the imports and exports whose message or worker was lost."""
-    return {"imports": imports_recover(), "exports": export_job.exports_recover()}
+def jobs_recover() -> dict[str, list]:
+    """Send again the imports and exports whose message or worker was lost; delete the
+    resumable uploads nobody finished."""
+    return {
+        "imports": imports_recover(),
+        "exports": export_job.exports_recover(),
+        "uploads": uploads_expire(),
+    }

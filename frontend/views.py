@@ -2,18 +2,24 @@
 the same REST API as scripts do. Access is checked here too, so an outsider gets 404."""
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from annotator import selectors
+from annotator.models import Strategy
 
 # (url name, title, leads and admins only) for the project navigation.
 PROJECT_PAGES = [
     ("label", "Label", False),
     ("grid", "Grid", False),
+    ("guide", "Guide", False),
     ("review", "Review", True),
     ("dashboard", "Dashboard", True),
+    ("import", "Import", True),
     ("export", "Export", True),
+    ("taxonomy", "Taxonomy", True),
     ("settings", "Settings", True),
+    ("members", "Members", True),
 ]
 
 
@@ -22,11 +28,28 @@ def project_list(request):
     return render(
         request,
         "frontend/projects.html",
-        {"page": {"script": "projects"}, "page_data": {}},
+        {
+            "page": {"script": "projects"},
+            "page_data": {},
+            "can_create": selectors.project_can_create(user=request.user),
+        },
     )
 
 
-def _project_page(name: str, *, manage: bool):
+@login_required
+def project_new(request):
+    if not selectors.project_can_create(user=request.user):
+        raise PermissionDenied("Only admins create projects.")
+    return render(
+        request,
+        "frontend/project_new.html",
+        {"page": {"script": "project_new"}, "page_data": {}},
+    )
+
+
+def _project_page(name: str, *, manage: bool, context=None):
+    """A project page; ``context(project)`` adds what its template needs beyond the frame."""
+
     @login_required
     def view(request, project_id: int):
         project, role = selectors.project_get_for_user(
@@ -50,7 +73,9 @@ def _project_page(name: str, *, manage: bool):
                     "project": project.pk,
                     "user": request.user.username,
                     "is_admin": role == "admin",
+                    "can_manage": can_manage,
                 },
+                **(context(project) if context else {}),
             },
         )
 
@@ -63,4 +88,15 @@ grid_page = _project_page("grid", manage=False)
 review_page = _project_page("review", manage=True)
 dashboard_page = _project_page("dashboard", manage=True)
 export_page = _project_page("export", manage=True)
-settings_page = _project_page("settings", manage=True)
+import_page = _project_page("import", manage=True)
+settings_page = _project_page(
+    "settings",
+    manage=True,
+    # Each strategy's label is "Name: what it picks": the option, and its line of help.
+    context=lambda project: {
+        "strategies": [(value, *label.split(": ", 1)) for value, label in Strategy.choices]
+    },
+)
+taxonomy_page = _project_page("taxonomy", manage=True)
+guide_page = _project_page("guide", manage=False)
+members_page = _project_page("members", manage=True)

@@ -9,16 +9,17 @@ from the same random seed set per repeat; each round retrains the model on the l
 so far, rescores the pool, evaluates on the eval images only, and asks the strategy
 for the next batch (labelled from the folder names, as a perfect annotator would).
 
-With the default ``patch-kmeans`` architecture the features are learned once from the
+With the default ``patch-kmeans`` backbone the features are learned once from the
 unlabeled pool (no labels) and kept; every round retrains the light head (with
-self-training on the pool) and rescores the kept embeddings. ``small-resnet`` instead
-fine-tunes the whole network every round (slow on a CPU; for comparison).
+self-training on the pool) and rescores the kept embeddings. Any other backbone with
+weights (``--backbone resnet18``, ``--weights FILE``) embeds the photos once at its own
+resolution, as the loop does, and is kept the same way. ``small-resnet`` without weights
+instead fine-tunes the whole network every round (slow on a CPU; for comparison).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -31,8 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from learning.bench_features import kept_features, unsupervised_features
+from learning.core.backbones import backbone_spec
 from learning.core.data import ImageArray, load_image_folder
-from learning.core.networks import ARCHITECTURES, LeafClassifier, build_network
+from learning.core.networks import LeafClassifier, build_network
 from learning.core.propagation import blend, build_graph, extend, pca_axes, propagate
 from learning.core.scoring import embed_and_predict, score_embeddings
 from learning.core.strategies import STRATEGIES, PoolState, select
@@ -53,7 +56,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="results.json")
-    parser.add_argument("--architecture", default="patch-kmeans", choices=ARCHITECTURES)
+    parser.add_argument("--backbone", default="patch-kmeans", help="a backbone name")
+    parser.add_argument("--weights", default=None, help="the backbone's weights file")
     parser.add_argument("--centroids", type=int, default=400, help="patch-kmeans dictionary size")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=15, help="full fine-tune epochs (CNNs)")
@@ -91,45 +95,6 @@ def leaf_positions(images: ImageArray, taxonomy: Taxonomy) -> np.ndarray:
     if unknown:
         raise SystemExit(f"folders {unknown} are not leaves of taxonomy {taxonomy.name!r}")
     return np.array([positions[name] for name in images.class_names], dtype=np.int64)
-
-
-def _embeddings_cached(
-    network: LeafClassifier, images: np.ndarray, cache_dir: Path | None, key: str
-) -> np.ndarray:
-    """Backbone embeddings of ``images``, kept on disk under ``key`` when a cache is given."""
-    file = cache_dir / f"embeddings-{key}.npy" if cache_dir else None
-    if file is not None and file.exists():
-        return np.load(file)
-    _, embeddings = embed_and_predict(network, images)
-    if file is not None:
-        temporary = file.with_name(f".{file.name}.{os.getpid()}.npy")
-        np.save(temporary, embeddings)
-        os.replace(temporary, file)
-    return embeddings
-
-
-def unsupervised_features(
-    args: argparse.Namespace, taxonomy: Taxonomy, pool: np.ndarray, evaluation: np.ndarray
-) -> tuple[LeafClassifier, np.ndarray, np.ndarray, float]:
-    """Fit the patch-kmeans backbone on the pool (no labels) and embed pool + eval once."""
-    digest = hashlib.sha256(pool.tobytes()).hexdigest()[:12]
-    digest += hashlib.sha256(evaluation.tobytes()).hexdigest()[:12]
-    key = f"{args.architecture}-{args.centroids}-{args.seed}-{digest}"
-    cache_dir = Path(args.cache_dir) if args.cache_dir else None
-    network = build_network(
-        args.architecture, taxonomy.num_leaves, seed=args.seed, centroids=args.centroids
-    )
-    started = time.perf_counter()
-    state_file = cache_dir / f"backbone-{key}.pt" if cache_dir else None
-    if state_file is not None and state_file.exists():
-        network.load_state_dict(torch.load(state_file, weights_only=True))
-    else:
-        network.backbone.fit(pool, seed=args.seed)
-        if state_file is not None:
-            torch.save(network.state_dict(), state_file)
-    pool_embeddings = _embeddings_cached(network, pool, cache_dir, f"pool-{key}")
-    eval_embeddings = _embeddings_cached(network, evaluation, cache_dir, f"eval-{key}")
-    return network, pool_embeddings, eval_embeddings, time.perf_counter() - started
 
 
 def diversity_space(embeddings: np.ndarray, dims: int = 64) -> np.ndarray:
@@ -203,9 +168,7 @@ class Learner:
                 eval_probs = blend(eval_probs, extend(spread, *self.eval_neighbours), weight)
             score_s = time.perf_counter() - started
             return RoundOutput(pool_probs, eval_probs, self.kept_space, train_s, score_s)
-        network = build_network(
-            self.args.architecture, self.taxonomy.num_leaves, seed=self.args.seed
-        )
+        network = build_network(self.args.backbone, self.taxonomy.num_leaves, seed=self.args.seed)
         config = TrainConfig(epochs=self.args.epochs, seed=self.args.seed)
         train_network(network, self.pool_images[labeled], nodes, self.taxonomy, config=config)
         train_s = time.perf_counter() - started
@@ -327,8 +290,10 @@ def measure_scoring(
     """
     sample = images[: min(len(images), 10_000)]
     results: dict[str, float] = {}
-    for architecture in dict.fromkeys(["small-resnet", args.architecture]):
-        model = network if architecture == args.architecture and network is not None else None
+    # From 32 px pixels: the backbones at their own size are measured by embed_throughput.
+    own = args.backbone if args.backbone == "patch-kmeans" else "small-resnet"
+    for architecture in dict.fromkeys(["small-resnet", own]):
+        model = network if architecture == args.backbone and network is not None else None
         model = model or build_network(architecture, taxonomy.num_leaves, seed=args.seed)
         if architecture == "patch-kmeans" and model is not network:
             model.backbone.fit(sample, seed=args.seed)
@@ -424,11 +389,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     network, pool_embeddings, eval_embeddings, features_s = None, None, None, 0.0
-    if args.architecture == "patch-kmeans":
+    if args.backbone == "patch-kmeans":
         network, pool_embeddings, eval_embeddings, features_s = unsupervised_features(
             args, taxonomy, pool.images, evaluation.images
         )
         print(f"unsupervised features {pool_embeddings.shape[1]}-d in {features_s:.1f}s")
+    elif args.weights or backbone_spec(args.backbone).pretrained:
+        pool_embeddings, eval_embeddings, features_s = kept_features(args)
+        print(f"{args.backbone} features {pool_embeddings.shape[1]}-d in {features_s:.1f}s")
     learner = Learner(
         args, taxonomy, pool.images, evaluation.images, pool_embeddings, eval_embeddings
     )

@@ -34,12 +34,14 @@ from learning.core.evaluation import (
     samples_evaluate,
 )
 from learning.core.label_review import labels_review
+from learning.core.networks import LeafClassifier
 from learning.core.propagation import pca_axes
 from learning.core.scoring import PoolScores, score_embeddings
 from learning.core.strategies import PoolState, route, select
 from learning.core.taxonomy import Taxonomy as CoreTaxonomy
 from learning.core.training import HeadConfig, save_checkpoint, train_head
-from learning.features import pool_embeddings, project_folder
+from learning.embeddings import pool_embeddings, project_folder
+from learning.guide import guide_examples_refresh
 from learning.models import TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -138,7 +140,9 @@ def round_run(*, run: TrainingRun) -> RoundResult:
         shadow = _sample_draw(project, unlabeled_ids, project.shadow_size, Item.Sample.SHADOW)
         sample[np.isin(item_ids, shadow)] = Item.Sample.SHADOW
 
-    embeddings, network = pool_embeddings(project, item_ids, core.num_leaves)
+    # The kept embeddings: only items imported since they were computed are embedded now.
+    embeddings, backbone = pool_embeddings(project=project, item_ids=item_ids)
+    network = LeafClassifier.on(backbone, core.num_leaves)
     timings["features_s"] = time.perf_counter() - started
 
     node_by_id = {node.pk: node for node in taxonomy.nodes}
@@ -192,14 +196,18 @@ def round_run(*, run: TrainingRun) -> RoundResult:
     # unlabeled item until it commits, and the queue (SKIP LOCKED) would hand out nothing
     # meanwhile. Each step can run again: a takeover of the run finds what is written.
     with transaction.atomic():
-        version = _model_version_write(run, taxonomy, network, metrics)
+        version = _model_version_write(run, taxonomy, network, metrics, backbone.weights)
         if project.auto_accept_enabled:
             sample = _cascade(project, version, taxonomy, scores, item_ids, sample, label, pool)
-    _predictions_write(version, taxonomy, scores, item_ids, unlabeled, sample, pool_rows, selection)
+    predictions_write(version, taxonomy, scores, item_ids, unlabeled, sample, pool_rows, selection)
     if project.auto_accept_enabled:
         with transaction.atomic():
             _auto_accept(project, version, taxonomy, scores, item_ids, sample, unlabeled)
     _label_issues_flag(project, version, taxonomy, embeddings, label, train, item_ids)
+    # The labeling guide's examples, from this model's embedding and confusion.
+    guide_examples_refresh(
+        version=version, taxonomy=taxonomy, embeddings=embeddings, label=label, item_ids=item_ids
+    )
     return RoundResult(model_version=version, timings=timings)
 
 
@@ -225,7 +233,9 @@ def _evaluate(core, scores: PoolScores, label, gold, sample, train, taxonomy) ->
     return samples_evaluate(core, scores.leaf_probs, scores.predicted_path, samples)
 
 
-def _model_version_write(run, taxonomy: ProjectTaxonomy, network, metrics) -> ModelVersion:
+def _model_version_write(
+    run, taxonomy: ProjectTaxonomy, network, metrics, weights: str
+) -> ModelVersion:
     """The run's model version; a redelivered run finds the one it already wrote."""
     project = run.project
     Project.objects.select_for_update().filter(pk=project.pk).first()
@@ -243,12 +253,14 @@ def _model_version_write(run, taxonomy: ProjectTaxonomy, network, metrics) -> Mo
         checkpoint=str(checkpoint.relative_to(settings.MEDIA_ROOT)),
         human_labels=metrics["human_labels"],
         metrics=metrics,
+        backbone=network.architecture,
+        backbone_weights=weights,
     )
     TrainingRun.objects.filter(pk=run.pk).update(model_version=version)
     return version
 
 
-def _predictions_write(
+def predictions_write(
     version, taxonomy, scores, item_ids, unlabeled, sample, pool_rows, selection
 ) -> None:
     core = taxonomy.core

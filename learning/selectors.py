@@ -6,11 +6,15 @@ from django.http import Http404
 
 from annotator.models import ModelVersion, Project
 from annotator.selectors import project_get_for_user
-from learning.models import LabelIssue, TrainingRun
+from learning.models import LabelIssue, PretrainRun, TrainingRun
 
 
 def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:
     return project.training_runs.select_related("model_version").order_by("-created_at", "-id")
+
+
+def pretrain_run_list(*, project: Project) -> QuerySet[PretrainRun]:
+    return project.pretrain_runs.order_by("-created_at", "-id")
 
 
 def training_run_get_for_user(*, user: AbstractBaseUser, run_id: int) -> TrainingRun:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from annotator.audit import audit_record
 from annotator.exceptions import InvalidInput, StaleLease
 from annotator.items import items_state_recompute
-from annotator.jobs import Outcome, job_claim, job_heartbeat, job_held, jobs_recover
+from annotator.jobs import Outcome, job_claim, job_heartbeat, job_held, job_send, jobs_recover
 from annotator.models import Annotation, AuditEvent, Project
 from annotator.selectors import (
     annotation_human_list,
@@ -26,13 +26,7 @@ logger = logging.getLogger(__name__)
 def _enqueue_run(run_id: int) -> None:
     from learning.tasks import training_run  # the tasks module imports this one
 
-    try:
-        training_run.delay(run_id)
-    except Exception:
-        # The broker is unreachable. The run stays queued, and the periodic recovery
-        # sends it again: answering the request that triggered it with a 500 would help
-        # nobody, and the run must not block every later one.
-        logger.exception("Training run %s could not be queued; recovery will send it", run_id)
+    job_send(TrainingRun(pk=run_id), lambda: training_run.delay(run_id))
 
 
 def training_run_request(
@@ -80,6 +74,9 @@ def training_on_answers(*, project_id: int, **_signal) -> None:
     if not settings.ARBOR_AUTO_RETRAIN:
         return
     project = Project.objects.get(pk=project_id)
+    # One run at a time: while one is queued or running, answers need not count anything.
+    if project.training_runs.filter(state__in=TrainingRun.ACTIVE_STATES).exists():
+        return
     if training_due(project=project):
         training_run_request(project=project, trigger=TrainingRun.Trigger.ANNOTATIONS)
 

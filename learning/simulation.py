@@ -41,6 +41,7 @@ from annotator.models import (
     Project,
     TaxonomyNode,
 )
+from annotator.projects import project_create
 from annotator.selectors import model_version_latest, taxonomy_current
 
 KEY_S = 0.28
@@ -190,6 +191,8 @@ class Campaign:
     shadow_size: int = 100
     audit_size: int = 300
     eval_images: Path | None = None
+    backbone: str | None = None  # None: ARBOR_DEFAULT_BACKBONE
+    weights: Path | None = None
     seed: int = 0
     log: object = print
 
@@ -216,7 +219,7 @@ def campaign_run(campaign: Campaign) -> dict:
     celery_app.conf.task_always_eager = True
     user_model = get_user_model()
     with transaction.atomic():
-        project = annotator_services.project_create(
+        project = project_create(
             name=f"simulation {campaign.strategy} {time.strftime('%Y-%m-%d %H:%M:%S')}",
             created_by=None,
             taxonomy=json.loads(campaign.taxonomy.read_text()),
@@ -233,6 +236,8 @@ def campaign_run(campaign: Campaign) -> dict:
         ):
             setattr(project, field_name, value)
         project.save()
+        if campaign.backbone or campaign.weights:
+            _backbone_choose(project, campaign)
     job = images_import(project=project, source=campaign.images, with_labels=True)
     campaign.log(f"imported {job.imported} images into project {project.pk}")
     leaves, children, depth = _nodes(project)
@@ -299,6 +304,8 @@ def campaign_run(campaign: Campaign) -> dict:
             "auto_accept": campaign.auto_accept,
             "batch_size": campaign.batch_size,
             "retrain_every": campaign.retrain_every,
+            "backbone": campaign.backbone,
+            "weights": str(campaign.weights) if campaign.weights else None,
         },
         "time_model": {
             "keystroke_s": KEY_S,
@@ -312,28 +319,45 @@ def campaign_run(campaign: Campaign) -> dict:
     }
 
 
+def _backbone_choose(project: Project, campaign: Campaign) -> None:
+    """The project's backbone, chosen as a lead would: a weights file is looked for
+    where the loop looks for it (``ARBOR_WEIGHTS_DIR``, here the file's folder)."""
+    from django.conf import settings
+
+    from learning.embeddings import backbone_choice_set
+
+    if campaign.weights is not None:
+        settings.ARBOR_WEIGHTS_DIR = campaign.weights.resolve().parent
+    backbone_choice_set(
+        project=project,
+        name=campaign.backbone or settings.ARBOR_DEFAULT_BACKBONE,
+        weights=campaign.weights.name if campaign.weights else "",
+        actor=None,
+    )
+
+
 class _Evaluation:
-    """Held-out images (an ImageFolder tree) scored by each new model version."""
+    """Held-out images (an ImageFolder tree), embedded once with the project's backbone
+    as the loop embeds its pool, and scored by each new model version's head."""
 
     def __init__(self, project: Project, folder: Path):
-        from learning.core.data import load_image_folder
+        from learning.core.data import list_image_folder
+        from learning.embeddings import backbone_ready
         from learning.pipeline import ProjectTaxonomy
 
         self.taxonomy = ProjectTaxonomy.load(taxonomy_current(project=project)).core
-        decoded = load_image_folder(folder, size=32)
-        self.images = decoded.images
-        self.truth = np.array(
-            [self.taxonomy.leaf_names.index(name) for name in decoded.class_names]
-        )
+        paths = list_image_folder(folder)
+        self.embeddings = backbone_ready(project=project).embed_files(paths)
+        self.truth = np.array([self.taxonomy.leaf_names.index(path.parent.name) for path in paths])
 
     def accuracy(self, version: ModelVersion) -> dict:
         from django.conf import settings
 
-        from learning.core.scoring import score_images
+        from learning.core.scoring import score_embeddings
         from learning.core.training import load_checkpoint
 
         network = load_checkpoint(Path(settings.MEDIA_ROOT) / version.checkpoint).network
-        scores = score_images(network, self.images, self.taxonomy)
+        scores = score_embeddings(network.head, self.embeddings, self.taxonomy)
         return self.taxonomy.evaluate(scores.leaf_probs, self.truth)
 
 

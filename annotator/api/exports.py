@@ -114,6 +114,8 @@ class ExportDownloadApi(APIView):
         export = export_get_for_user(user=request.user, export_id=export_id)
         if export.state != Export.State.SUCCEEDED:
             raise Conflict(f"The export is {export.state}; download it once it has succeeded.")
+        # Streamed from the storage like item images (see items.py), not redirected to a
+        # signed bucket URL: the bucket stays private and unreachable from browsers.
         try:
             stream = export.file.open("rb")
         except FileNotFoundError:

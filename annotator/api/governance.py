@@ -10,11 +10,16 @@ from rest_framework.views import APIView
 
 from annotator import selectors
 from annotator.api.common import service_call, validated
-from annotator.api.serializers import MemberOutputSerializer, TaxonomyNodeSerializer
+from annotator.api.serializers import (
+    MemberOutputSerializer,
+    TaxonomyChangesInputSerializer,
+    TaxonomyNodeMappingSerializer,
+    TaxonomyNodeSerializer,
+)
 from annotator.audit import audit_list
 from annotator.budgets import budget_summary_for_user
 from annotator.memberships import membership_get, membership_remove, membership_role_change
-from annotator.models import AuditEvent, Membership, Taxonomy, TaxonomyNodeMapping
+from annotator.models import AuditEvent, Membership, Taxonomy
 from annotator.taxonomy.versions import (
     taxonomy_node_mappings,
     taxonomy_version_create,
@@ -120,31 +125,8 @@ class BudgetApi(APIView):
         return Response(self.QuotaOutputSerializer(summary).data)
 
 
-class TaxonomyNodeMappingSerializer(serializers.Serializer):
-    class Meta:
-        ref_name = "TaxonomyNodeMapping"
-
-    old_node = serializers.IntegerField(source="old_node_id")
-    old_path = serializers.CharField(source="old_node.path")
-    new_node = serializers.IntegerField(source="new_node_id")
-    new_path = serializers.CharField(source="new_node.path")
-    kind = serializers.ChoiceField(choices=TaxonomyNodeMapping.Kind.choices)
-
-
 class TaxonomyVersionListApi(GenericAPIView):
     """Versions page like every list; each page's authors and changes are read at once."""
-
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "TaxonomyVersionCreateInput"
-
-        changes = serializers.ListField(
-            child=serializers.DictField(),
-            allow_empty=True,  # the service answers an empty list with its own message
-            help_text='Operations in order: {"op": "add", "parent", "name"}, '
-            '{"op": "rename", "path", "new_name"}, {"op": "merge", "paths", "into"}, '
-            '{"op": "split", "path", "into": [names]}',
-        )
 
     class VersionSerializer(serializers.Serializer):
         class Meta:
@@ -187,12 +169,12 @@ class TaxonomyVersionListApi(GenericAPIView):
         versions = taxonomy_version_describe(taxonomies=page)
         return self.get_paginated_response(self.VersionSerializer(versions, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
+    @extend_schema(request=TaxonomyChangesInputSerializer, responses={201: CreatedSerializer})
     def post(self, request, project_id: int):
         project, _ = selectors.project_get_for_user(
             user=request.user, project_id=project_id, manage=True
         )
-        data = validated(self.InputSerializer, request.data)
+        data = validated(TaxonomyChangesInputSerializer, request.data)
         created = service_call(
             taxonomy_version_create, project=project, actor=request.user, changes=data["changes"]
         )

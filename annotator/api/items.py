@@ -3,6 +3,7 @@
 from django.http import FileResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -50,6 +51,13 @@ class ItemImageApi(APIView):
     @extend_schema(responses={(200, "image/*"): OpenApiResponse(description="The image bytes")})
     def get(self, request, item_id: int):
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
-        response = FileResponse(item.image.open("rb"), content_type=f"image/{item.format.lower()}")
+        # Streamed from the storage (MEDIA_ROOT or a bucket) rather than redirected to a
+        # signed bucket URL: every request passes the access check above, the URL stays
+        # the same (so the browser's cache works), and browsers never need to reach the bucket.
+        try:
+            image = item.image.open("rb")
+        except FileNotFoundError:
+            raise NotFound("The image file is gone.") from None
+        response = FileResponse(image, content_type=f"image/{item.format.lower()}")
         response["Cache-Control"] = "private, max-age=86400"
         return response

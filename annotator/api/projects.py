@@ -1,5 +1,7 @@
-"""Projects: list, create (admins), read and update settings."""
+"""Projects: list, create (admins; leads too with ``ARBOR_LEADS_CREATE_PROJECTS``), read
+and update settings."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -7,15 +9,21 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import selectors, services
+from annotator import selectors
 from annotator.api.common import service_call, validated
 from annotator.models import Project
+from annotator.projects import (
+    BUDGET_FIELDS,
+    PROJECT_EDITABLE_FIELDS,
+    project_create,
+    project_update,
+)
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
-        fields = ["id", "created_at", *services.PROJECT_EDITABLE_FIELDS]
+        fields = ["id", "created_at", *PROJECT_EDITABLE_FIELDS]
 
 
 class ProjectListApi(ListAPIView):
@@ -30,8 +38,23 @@ class ProjectListApi(ListAPIView):
         taxonomy = serializers.JSONField(
             required=False, help_text="A taxonomy in the levels/tree JSON format"
         )
+        taxonomy_json = serializers.CharField(
+            required=False,
+            help_text="The same JSON as text, read as the CLI reads a .json file "
+            "(a name twice under one parent is refused)",
+        )
         taxonomy_csv = serializers.CharField(
             required=False, help_text="A taxonomy as CSV rows of paths"
+        )
+        levels = serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text="Level names for a CSV taxonomy (default level1..N)",
+        )
+        lead = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            help_text="Username of an existing user to make the project's lead",
         )
 
     def get_queryset(self):
@@ -42,15 +65,21 @@ class ProjectListApi(ListAPIView):
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
     def post(self, request):
         if not selectors.project_can_create(user=request.user):
-            raise PermissionDenied("Only admins create projects.")
+            raise PermissionDenied(
+                "Only admins create projects"
+                + (" (and leads)." if settings.ARBOR_LEADS_CREATE_PROJECTS else ".")
+            )
         data = validated(self.InputSerializer, request.data)
         project = service_call(
-            services.project_create,
+            project_create,
             name=data["name"],
             description=data["description"],
             created_by=request.user,
             taxonomy=data.get("taxonomy"),
+            taxonomy_json=data.get("taxonomy_json"),
             taxonomy_csv=data.get("taxonomy_csv"),
+            levels=data.get("levels"),
+            lead=data.get("lead") or None,
         )
         return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
 
@@ -104,8 +133,8 @@ class ProjectDetailApi(APIView):
             user=request.user, project_id=project_id, manage=True
         )
         data = validated(self.InputSerializer, request.data)
-        sets_budget = bool(services.BUDGET_FIELDS & data.keys())
+        sets_budget = bool(BUDGET_FIELDS & data.keys())
         if sets_budget and not selectors.project_can_set_budget(role=role):
             raise PermissionDenied("Only admins set budgets and quotas.")
-        project = service_call(services.project_update, project=project, actor=request.user, **data)
+        project = service_call(project_update, project=project, actor=request.user, **data)
         return Response(self._output(project, role))

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from annotator import selectors, services
 from annotator.api.common import service_call, validated
 from annotator.api.serializers import ItemOutputSerializer
-from annotator.models import Prediction
+from annotator.models import ModelVersion, Prediction
 
 TOO_MANY_LEASES = "You hold as many open leases as one may (ARBOR_MAX_OPEN_LEASES)"
 
@@ -21,6 +21,12 @@ class PredictionOutputSerializer(serializers.Serializer):
     confidence = serializers.FloatField()
     levels = serializers.JSONField(source="path")
     settled_depth = serializers.IntegerField()
+    origin = serializers.ChoiceField(
+        choices=ModelVersion.Source.choices,
+        source="model_version.source",
+        help_text="trained by Arbor, zero-shot (from the class names alone, before any "
+        "label: a guess to check) or imported from an outside model",
+    )
 
 
 class QueueNextApi(APIView):

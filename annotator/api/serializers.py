@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from annotator import selectors
-from annotator.models import Item, Membership, TaxonomyNode
+from annotator.models import Item, Membership, TaxonomyNode, TaxonomyNodeMapping
 
 
 class TaxonomyNodeSerializer(serializers.ModelSerializer):
@@ -14,6 +14,33 @@ class TaxonomyNodeSerializer(serializers.ModelSerializer):
     class Meta:
         model = TaxonomyNode
         fields = ["id", "name", "path", "depth", "position", "is_leaf", "parent"]
+
+
+class TaxonomyNodeMappingSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "TaxonomyNodeMapping"
+
+    old_node = serializers.IntegerField(source="old_node_id")
+    old_path = serializers.CharField(source="old_node.path")
+    new_node = serializers.IntegerField(source="new_node_id")
+    new_path = serializers.CharField(source="new_node.path")
+    kind = serializers.ChoiceField(choices=TaxonomyNodeMapping.Kind.choices)
+
+
+class TaxonomyChangesInputSerializer(serializers.Serializer):
+    """Changes that make a new taxonomy version (``annotator.taxonomy.versions``)."""
+
+    class Meta:
+        ref_name = "TaxonomyVersionCreateInput"
+
+    changes = serializers.ListField(
+        child=serializers.DictField(),
+        allow_empty=True,  # the service answers an empty list with its own message
+        help_text='Operations in order: {"op": "add", "parent", "name"}, '
+        '{"op": "rename", "path", "new_name"}, {"op": "move", "path", "parent"}, '
+        '{"op": "merge", "paths", "into"}, '
+        '{"op": "split", "path", "into": [names]}',
+    )
 
 
 class MemberOutputSerializer(serializers.ModelSerializer):

@@ -13,9 +13,24 @@ urlpatterns = [
         name="project-members",
     ),
     path(
+        "projects/<int:project_id>/members/stats/",
+        members.MemberStatsApi.as_view(),
+        name="project-member-stats",
+    ),
+    path(
         "projects/<int:project_id>/taxonomy/",
         taxonomy.TaxonomyApi.as_view(),
         name="project-taxonomy",
+    ),
+    path(
+        "projects/<int:project_id>/taxonomy/counts/",
+        taxonomy.TaxonomyCountsApi.as_view(),
+        name="project-taxonomy-counts",
+    ),
+    path(
+        "projects/<int:project_id>/taxonomy/versions/preview/",
+        taxonomy.TaxonomyPreviewApi.as_view(),
+        name="project-taxonomy-preview",
     ),
     path("projects/<int:project_id>/items/", items.ItemListApi.as_view(), name="project-items"),
     path(
@@ -44,6 +59,7 @@ urlpatterns = [
         name="annotation-detail",
     ),
     path("", include("annotator.api.imports")),
+    path("", include("annotator.api.uploads")),
     path("", include("annotator.api.governance")),
     path("", include("annotator.api.exports")),
     path("", include("learning.api")),

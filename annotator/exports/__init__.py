@@ -3,7 +3,8 @@
 Every format is written by streaming: items are read in keyset-paginated chunks with a
 fixed number of queries per chunk (items, their annotations, their latest predictions),
 each record is written as soon as it is built, and nothing holds the whole project.
-The file is written under a temporary name and moved into place when complete.
+The file is written to a local temporary file and put in the storage (``MEDIA_ROOT`` or
+a bucket) when complete.
 
 What is exported (the same for every format):
 - Labels as of the moment the export was requested: annotations made later are left

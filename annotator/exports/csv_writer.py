@@ -21,7 +21,7 @@ def _iso(moment: dt.datetime | None) -> str:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> object:
+def csv_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
@@ -59,7 +59,7 @@ def csv_write(
             *_level_columns(levels, fixed),  # level names are user input too
             *CSV_COLUMNS_AFTER_LEVELS,
         ]
-        writer.writerow(map(_cell, header))
+        writer.writerow(map(csv_cell, header))
         for record in records:
             label, prediction = record.label, record.prediction
             agreement = label.final_agreement
@@ -71,7 +71,7 @@ def csv_write(
                 label.path,
                 label.source,
                 # Each name too: the documented way to read this cell is to split it.
-                ";".join(map(_cell, record.annotators)),
+                ";".join(map(csv_cell, record.annotators)),
                 len(record.human_annotations),
                 "" if agreement is None else round(agreement, 4),
                 prediction.model_version if prediction else "",
@@ -80,5 +80,5 @@ def csv_write(
                 _iso(record.item.created_at),
                 _iso(label.labeled_at),
             ]
-            writer.writerow(map(_cell, row))
+            writer.writerow(map(csv_cell, row))
             counts.exported += 1

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
 from django.db import transaction
-from django.utils import timezone
 
 from annotator.exports.coco_writer import coco_write
 from annotator.exports.csv_writer import csv_write
@@ -27,13 +27,13 @@ from annotator.exports.options import (
     export_spec_for,
 )
 from annotator.exports.records import ExportCounts, ProgressCallback, export_records
-from annotator.jobs import Outcome, job_claim, job_held, jobs_recover
+from annotator.jobs import Outcome, job_claim, job_held, job_send, jobs_recover
 from annotator.models import Export, Project
 
 logger = logging.getLogger(__name__)
 
 # A running export whose progress has not moved for this long lost its worker.
-STALE_AFTER = dt.timedelta(minutes=10)
+STALE_AFTER = dt.timedelta(seconds=settings.ARBOR_EXPORT_STALE_SECONDS)
 
 FILE_EXTENSIONS = {
     Export.Format.CSV: "csv",
@@ -98,23 +98,29 @@ def export_start(
 def _export_enqueue(export_id: int) -> None:
     from annotator.tasks import export_run as export_run_task  # tasks import this module
 
-    try:
-        # Exports are ordinary work: named explicitly so that routing the training
-        # tasks elsewhere never takes exports with them.
-        export_run_task.apply_async((export_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
-    except Exception:
-        # The broker is unreachable: fail now rather than leave the export queued forever.
-        logger.exception("Export %s could not be queued", export_id)
-        Export.objects.filter(pk=export_id, state=Export.State.QUEUED).update(
-            state=Export.State.FAILED,
-            finished_at=timezone.now(),
-            error="The export could not be queued.",
-        )
+    # Exports are ordinary work: named explicitly so that routing the training tasks
+    # elsewhere never takes exports with them.
+    job_send(
+        Export(pk=export_id),
+        lambda: export_run_task.apply_async((export_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE),
+    )
 
 
 def exports_recover() -> list[int]:
     """Send again the exports whose message or worker was lost."""
     return jobs_recover(Export, stale_after=STALE_AFTER, enqueue=_export_enqueue)
+
+
+def _export_store(*, export: Export, progress: ProgressCallback) -> tuple[int, ExportCounts]:
+    """Write the export to a local temporary file, then put it in the export's storage
+    (a bucket, perhaps), where ``export.file`` names it; its size and counts."""
+    with tempfile.TemporaryDirectory(prefix="arbor-export-") as folder:
+        local = Path(folder) / "export"
+        counts = export_write(spec=export_spec_for(export), destination=local, progress=progress)
+        with local.open("rb") as stream:
+            name = f"{uuid.uuid4().hex}.{FILE_EXTENSIONS[export.format]}"
+            export.file.save(name, File(stream), save=False)
+        return local.stat().st_size, counts
 
 
 def export_run(*, export_id: int) -> Outcome:
@@ -127,14 +133,9 @@ def export_run(*, export_id: int) -> Outcome:
     if claim is None:
         return Outcome.BUSY if job_held(Export, pk=export_id) else Outcome.SKIPPED
     export = Export.objects.select_related("project", "taxonomy", "model_version").get(pk=export_id)
-    name = export.file.field.generate_filename(
-        export, f"{uuid.uuid4().hex}.{FILE_EXTENSIONS[export.format]}"
-    )
-    destination = Path(settings.MEDIA_ROOT) / name
     try:
-        counts = export_write(
-            spec=export_spec_for(export),
-            destination=destination,
+        size, counts = _export_store(
+            export=export,
             progress=lambda counts: claim.beat(total=counts.total, processed=counts.processed),
         )
     except Exception as exc:
@@ -147,15 +148,15 @@ def export_run(*, export_id: int) -> Outcome:
         return Outcome.FAILED
     written = claim.finish(
         state=Export.State.SUCCEEDED,
-        file=name,
-        size=destination.stat().st_size,
+        file=export.file.name,
+        size=size,
         total=counts.total,
         processed=counts.processed,
         exported=counts.exported,
         left_out=dict(counts.left_out),
     )
     if not written:  # another worker took the export over: its file is the one kept
-        destination.unlink(missing_ok=True)
+        export.file.delete(save=False)
     return Outcome.DONE
 
 

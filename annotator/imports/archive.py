@@ -13,6 +13,8 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from django.core.files.storage import Storage
+
 from annotator.exceptions import ImportRejected
 
 # Limits on one file and on a whole zip.
@@ -28,6 +30,18 @@ ENTRIES_PER_FILE = 2
 # and comment that follow its 46 fixed bytes.
 _CENTRAL_RECORD = struct.Struct("<4s24xHHH12x")
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class StoredZip:
+    """A zip kept in a storage (an upload), read through the storage API: a worker on
+    another machine reads it as well."""
+
+    storage: Storage
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -170,21 +184,36 @@ def _zip_entries_count_check(stream: BinaryIO, max_files: int) -> None:
 
 
 @contextmanager
-def entries_open(source: Path, *, max_files: int) -> Iterator[list[Entry]]:
-    """The files of a folder or zip; a zip of far more than ``max_files`` entries is
-    refused before its directory is read."""
-    if source.is_dir():
+def _zip_entries_open(stream: BinaryIO, *, max_files: int) -> Iterator[list[Entry]]:
+    try:
+        _zip_entries_count_check(stream, max_files)
+        archive = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportRejected(f"The zip file cannot be read ({exc}).") from None
+    with archive:
+        yield _zip_entries(archive)
+
+
+@contextmanager
+def entries_open(source: Path | StoredZip, *, max_files: int) -> Iterator[list[Entry]]:
+    """The files of a folder or zip on this machine, or of a stored zip; a zip of far
+    more than ``max_files`` entries is refused before its directory is read."""
+    if isinstance(source, StoredZip):
+        try:
+            stream = source.storage.open(source.name, "rb")
+        except FileNotFoundError:
+            raise ImportRejected("The uploaded file is gone.") from None
+        with stream:
+            if not zipfile.is_zipfile(stream):
+                raise ImportRejected("The uploaded file is not a zip file.")
+            with _zip_entries_open(stream, max_files=max_files) as entries:
+                yield entries
+    elif source.is_dir():
         entries = _folder_entries(source)
         yield entries
     elif source.is_file() and zipfile.is_zipfile(source):
-        with source.open("rb") as stream:
-            try:
-                _zip_entries_count_check(stream, max_files)
-                archive = zipfile.ZipFile(stream)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise ImportRejected(f"The zip file cannot be read ({exc}).") from None
-            with archive:
-                yield _zip_entries(archive)
+        with source.open("rb") as stream, _zip_entries_open(stream, max_files=max_files) as entries:
+            yield entries
     elif source.exists():
         raise ImportRejected(f"'{source.name}' is neither a folder nor a zip file.")
     else:

@@ -9,21 +9,24 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
 from annotator.exceptions import ImportRejected
-from annotator.imports.archive import Entry, entries_open
+from annotator.imports.archive import Entry, StoredZip, entries_open
 from annotator.imports.images import image_inspect
-from annotator.jobs import Outcome, job_claim, job_heartbeat, job_held, jobs_recover
-from annotator.models import ImportJob, Item, Project, Taxonomy, TaxonomyNode
+from annotator.items import items_state_recompute
+from annotator.jobs import Outcome, job_claim, job_heartbeat, job_held, job_send, jobs_recover
+from annotator.models import Annotation, ImportJob, Item, Project, Taxonomy, TaxonomyNode
 from annotator.selectors import taxonomy_current
+from annotator.signals import answers_committed, images_imported
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ class _ImportRun:
         self.project = job.project
         self.progress = progress
         self.matcher = _LeafMatcher(taxonomy_current(project=self.project)) if with_labels else None
+        self.as_human = with_labels and job.labels_as == ImportJob.LabelsAs.HUMAN
         self.seen_hashes: set[str] = set()
         self.pending: list[_Accepted] = []
         self.pending_bytes = 0
@@ -161,6 +165,8 @@ class _ImportRun:
                 else:
                     item.image.delete(save=False)
                     self.job.duplicates += 1
+            if self.as_human:
+                self._human_answers_store([item.image.name for item in items if item.ground_truth])
             self.pending.clear()
             self.pending_bytes = 0
         self.job.unmatched_folders = [
@@ -172,6 +178,28 @@ class _ImportRun:
         )
         if self.progress:
             self.progress(self.job.processed, self.job.total)
+
+    def _human_answers_store(self, image_names: list[str]) -> None:
+        """Folder labels as the importing person's answers, not as gold: the items are
+        labeled like any answered item (and leave the queue), and the loop hears of it."""
+        items = Item.objects.filter(project=self.project, image__in=image_names)
+        pairs = list(items.exclude(ground_truth=None).values_list("pk", "ground_truth_id"))
+        Annotation.objects.bulk_create(
+            Annotation(
+                project=self.project,
+                item_id=item_id,
+                node_id=node_id,
+                annotator=self.job.created_by,
+                source=Annotation.Source.MANUAL,
+            )
+            for item_id, node_id in pairs
+        )
+        items.update(ground_truth=None)
+        items_state_recompute(item_ids=[item_id for item_id, _ in pairs])
+        if pairs:
+            transaction.on_commit(
+                partial(answers_committed.send, sender=Annotation, project_id=self.project.pk)
+            )
 
     def finish(self) -> None:
         if self.unreported_errors:
@@ -192,12 +220,13 @@ def _job_finish(job: ImportJob, *, state: str, error: str = "") -> None:
 def images_import(
     *,
     project: Project,
-    source: Path,
+    source: Path | StoredZip,
     with_labels: bool = False,
     job: ImportJob | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportJob:
-    """Import the JPEG, PNG and WebP images of a folder (ImageFolder layout) or a zip.
+    """Import the JPEG, PNG and WebP images of a folder (ImageFolder layout) or a zip on
+    this machine, or of a stored zip (an upload).
 
     Bad files are reported in ``job.errors`` and skipped; an image already in the project
     (same SHA-256) counts as a duplicate. With labels, a folder named like a leaf of the
@@ -235,37 +264,48 @@ def images_import(
         _job_finish(job, state=ImportJob.State.FAILED, error=error)
         raise
     _job_finish(job, state=ImportJob.State.SUCCEEDED)
+    if job.imported:
+        transaction.on_commit(
+            partial(images_imported.send, sender=ImportJob, project_id=project.pk)
+        )
     return job
 
 
 # --- Uploads run by the worker --------------------------------------------------------
 
 
-def _uploads_folder() -> Path:
-    return Path(settings.MEDIA_ROOT) / "imports"
+# Uploaded zips wait in the storage, in this folder, for a worker that may run on another
+# machine. A job's source is the name of such a stored zip, or the absolute path of a
+# folder or zip on the server (given to a command), which is read in place and kept.
+UPLOADS_FOLDER = "imports"
 
 
-def _upload_delete(path: Path) -> None:
+def _job_source(source: str) -> Path | StoredZip:
+    if PurePosixPath(source).parent == PurePosixPath(UPLOADS_FOLDER):
+        return StoredZip(default_storage, source)
+    return Path(source)
+
+
+def _upload_delete(source: str) -> None:
     # Only stored uploads are ours to delete, never a folder given to the command.
-    if path.parent == _uploads_folder():
-        path.unlink(missing_ok=True)
+    if isinstance(stored := _job_source(source), StoredZip):
+        stored.storage.delete(stored.name)
 
 
 def _job_enqueue(job_id: int) -> None:
     from annotator.tasks import import_run  # the tasks module imports this one
 
-    try:
-        import_run.delay(job_id)
-    except Exception:
-        # The broker is unreachable: fail the job now rather than leave it queued forever.
-        logger.exception("Import job %s could not be queued", job_id)
-        job = ImportJob.objects.get(pk=job_id)
-        _job_finish(job, state=ImportJob.State.FAILED, error="The import could not be queued.")
-        _upload_delete(Path(job.source))
+    job_send(ImportJob(pk=job_id), lambda: import_run.delay(job_id))
 
 
 def import_job_start(
-    *, project: Project, user: AbstractBaseUser, upload: UploadedFile, with_labels: bool
+    *,
+    project: Project,
+    user: AbstractBaseUser,
+    upload: UploadedFile,
+    with_labels: bool,
+    labels_as: str = ImportJob.LabelsAs.GOLD,
+    name: str = "",
 ) -> ImportJob:
     """Store an uploaded zip of images and queue its import for the worker."""
     limit = settings.ARBOR_MAX_UPLOAD_BYTES
@@ -273,22 +313,39 @@ def import_job_start(
         raise ImportRejected(f"The upload is larger than the limit of {limit:,} bytes.")
     if not zipfile.is_zipfile(upload):
         raise ImportRejected("Upload a .zip file of images (its content is checked, not its name).")
-    upload.seek(0)
-    folder = _uploads_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    stored = folder / f"{uuid.uuid4().hex}.zip"
-    with stored.open("wb") as destination:
-        for chunk in upload.chunks():
-            destination.write(chunk)
-    return import_job_enqueue(project=project, user=user, source=stored, with_labels=with_labels)
+    stored = StoredZip(
+        default_storage, default_storage.save(f"{UPLOADS_FOLDER}/{uuid.uuid4().hex}.zip", upload)
+    )
+    return import_job_enqueue(
+        project=project,
+        user=user,
+        source=stored,
+        with_labels=with_labels,
+        labels_as=labels_as,
+        name=name or upload.name or "",
+    )
 
 
 def import_job_enqueue(
-    *, project: Project, user: AbstractBaseUser | None, source: Path, with_labels: bool
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    source: Path | StoredZip,
+    with_labels: bool,
+    labels_as: str = ImportJob.LabelsAs.GOLD,
+    name: str = "",
 ) -> ImportJob:
-    """Queue the import of a folder or zip on the server; the worker runs it after commit."""
+    """Queue the import of a folder or zip on the server, or of a stored zip (deleted once
+    imported); the worker runs it after commit."""
+    if isinstance(source, Path):
+        source = source.resolve()  # the worker may run in another folder
     job = ImportJob.objects.create(
-        project=project, created_by=user, source=str(source), with_labels=with_labels
+        project=project,
+        created_by=user,
+        source=str(source),
+        name=(name or PurePosixPath(str(source)).name)[-255:],
+        with_labels=with_labels,
+        labels_as=labels_as,
     )
     transaction.on_commit(partial(_job_enqueue, job.pk))
     return job
@@ -296,8 +353,8 @@ def import_job_enqueue(
 
 # An import whose worker stopped beating for this long is taken over; what a takeover
 # starts over.
-STALE_AFTER = dt.timedelta(minutes=5)
-HEARTBEAT_SECONDS = 10
+STALE_AFTER = dt.timedelta(seconds=settings.ARBOR_IMPORT_STALE_SECONDS)
+HEARTBEAT_SECONDS = settings.ARBOR_IMPORT_HEARTBEAT_SECONDS
 _PROGRESS_RESET = {
     "total": 0,
     "processed": 0,
@@ -315,7 +372,7 @@ def imports_recover() -> list[int]:
         ImportJob,
         stale_after=STALE_AFTER,
         enqueue=_job_enqueue,
-        on_give_up=lambda job: _upload_delete(Path(job.source)),
+        on_give_up=lambda job: _upload_delete(job.source),
     )
 
 
@@ -331,16 +388,16 @@ def import_job_run(*, job_id: int) -> Outcome:
         if not job_held(ImportJob, pk=job_id):
             job = ImportJob.objects.filter(pk=job_id, state=ImportJob.State.FAILED).first()
             if job is not None:  # given up: its upload goes
-                _upload_delete(Path(job.source))
+                _upload_delete(job.source)
             return Outcome.SKIPPED
         return Outcome.BUSY
     job = ImportJob.objects.select_related("project").get(pk=job_id)
-    source = Path(job.source)
+    source = _job_source(job.source)
     try:
         with job_heartbeat(claim, every=HEARTBEAT_SECONDS):
             images_import(project=job.project, source=source, with_labels=job.with_labels, job=job)
     except ImportRejected:
         return Outcome.FAILED  # recorded in the job for the user to read
     finally:
-        _upload_delete(source)
+        _upload_delete(job.source)
     return Outcome.DONE

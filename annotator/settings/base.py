@@ -6,6 +6,7 @@
 | CELERY_BROKER_URL  | filesystem:// (folders under <repo>/var/broker) |
 | SECRET_KEY         | an insecure development key                    |
 | MEDIA_ROOT         | <repo>/var/media                               |
+| ARBOR_STORAGE      | filesystem (MEDIA_ROOT), or s3: see README     |
 | ALLOWED_HOSTS      | localhost,127.0.0.1                            |
 | DEBUG              | true                                           |
 """
@@ -15,7 +16,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from annotator.settings.env import env_bool, env_float, env_int, env_list, env_str
+from annotator.settings.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_required,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("ARBOR_VAR_DIR", str(BASE_DIR / "var")))
@@ -77,7 +86,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'arbor.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # Persistent connections: setting one up cost more than a queue request itself.
+        # Checked before each request, so a restarted database costs no failed request.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -132,13 +144,46 @@ MEDIA_URL = None
 # Uploads: a zip of images may be large; Django spools anything past 2.5 MB to disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# Where item images, uploaded zips and exports are kept: MEDIA_ROOT on this machine, or an
+# S3-compatible bucket (AWS S3, MinIO, Ceph...) that web servers and workers on several
+# machines share. Credentials come from boto3's usual places: AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, or the machine's role.
+ARBOR_STORAGE = env_choice("ARBOR_STORAGE", "filesystem", ("filesystem", "s3"))
+if ARBOR_STORAGE == "s3":
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_required("ARBOR_S3_BUCKET", "when ARBOR_STORAGE=s3"),
+            "endpoint_url": env_str("ARBOR_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("ARBOR_S3_REGION", "") or None,
+            "location": env_str("ARBOR_S3_PREFIX", ""),
+            # As on a filesystem: a name taken gets a new one. An import that lost a race
+            # for an image deletes its own copy, which must not be the winner's.
+            "file_overwrite": False,
+            # Private objects: Arbor serves them after its access check, never by URL.
+            "default_acl": None,
+            # A file read from the bucket is spooled to disk past this size, not held in memory.
+            "max_memory_size": FILE_UPLOAD_MAX_MEMORY_SIZE,
+        },
+    }
+else:
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 ARBOR_MAX_UPLOAD_BYTES = env_int("ARBOR_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# A resumable upload that received nothing for this long is deleted, with its parts.
+ARBOR_UPLOAD_EXPIRE_HOURS = env_int("ARBOR_UPLOAD_EXPIRE_HOURS", 24)
 # Largest image accepted, checked from the header before any decoding.
 ARBOR_MAX_IMAGE_PIXELS = env_int("ARBOR_MAX_IMAGE_PIXELS", 50_000_000)
 # Open leases one person may hold in a project, so that nobody leases the queue away from
 # colleagues. Room for a grid page (24) leased while the previous page's answer is on its
 # way, or one grid page and the labeling page's item on screen and three leased ahead.
 ARBOR_MAX_OPEN_LEASES = env_int("ARBOR_MAX_OPEN_LEASES", 50)
+# Admins create projects; with this on, anyone who leads a project may create more.
+ARBOR_LEADS_CREATE_PROJECTS = env_bool("ARBOR_LEADS_CREATE_PROJECTS", False)
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -176,6 +221,10 @@ SPECTACULAR_SETTINGS = {
         "JobStateEnum": "annotator.models.ImportJob.State",
         "ItemStateEnum": "annotator.models.Item.State",
         "LabelIssueStateEnum": "learning.models.LabelIssue.State",
+        "ImportKindEnum": "annotator.imports.models.ImportJob.Kind",
+        "MappingKindEnum": "annotator.models.TaxonomyNodeMapping.Kind",
+        "GuideExampleKindEnum": "learning.models.GuideExample.Kind",
+        "ModelVersionSourceEnum": "annotator.models.ModelVersion.Source",
     },
 }
 
@@ -203,21 +252,47 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 35 * 60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Training has its own queue so that a GPU worker can take it alone.
-CELERY_TASK_ROUTES = {"learning.tasks.training_run": {"queue": "training"}}
+CELERY_TASK_ROUTES = {
+    "learning.tasks.training_run": {"queue": "training"},
+    "learning.tasks.pretrain": {"queue": "training"},
+    # Embeddings too: a GPU worker can take them (`--queues embed`) as images arrive.
+    "learning.tasks.embeddings_compute": {"queue": "embed"},
+}
 CELERY_BEAT_SCHEDULE = {
     "training-periodic": {
         "task": "learning.tasks.training_periodic",
         "schedule": env_int("ARBOR_TRAINING_PERIOD_SECONDS", 300),
     },
     # Imports and exports whose message or worker was lost are sent again.
-    "jobs-recover": {"task": "annotator.tasks.jobs_recover", "schedule": 300},
+    "jobs-recover": {
+        "task": "annotator.tasks.jobs_recover",
+        "schedule": env_int("ARBOR_JOBS_RECOVER_SECONDS", 300),
+    },
 }
+# An import or export whose worker stopped beating for this long is taken over (imports
+# beat from a thread, exports with each chunk of progress).
+ARBOR_IMPORT_HEARTBEAT_SECONDS = env_int("ARBOR_IMPORT_HEARTBEAT_SECONDS", 10)
+ARBOR_IMPORT_STALE_SECONDS = env_int("ARBOR_IMPORT_STALE_SECONDS", 300)
+ARBOR_EXPORT_STALE_SECONDS = env_int("ARBOR_EXPORT_STALE_SECONDS", 600)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The loop. Retrain after `retrain_every` new answers (a project setting) when on.
 ARBOR_AUTO_RETRAIN = env_bool("ARBOR_AUTO_RETRAIN", True)
-ARBOR_ARCHITECTURE = env_str("ARBOR_ARCHITECTURE", "patch-kmeans")
+# A project's backbone until a lead chooses one (learning/core/backbones.py lists them).
+ARBOR_DEFAULT_BACKBONE = env_str("ARBOR_DEFAULT_BACKBONE", "patch-kmeans")
 ARBOR_CENTROIDS = env_int("ARBOR_CENTROIDS", 400)
+# Weights files leads may choose; pretrained weights otherwise come from torch hub's cache.
+ARBOR_WEIGHTS_DIR = Path(env_str("ARBOR_WEIGHTS_DIR", str(VAR_DIR / "weights")))
+# Whether a worker may download pretrained weights missing from the caches.
+ARBOR_ALLOW_DOWNLOADS = env_bool("ARBOR_ALLOW_DOWNLOADS", False)
+# Threads decoding images for the embeddings.
+ARBOR_DECODE_WORKERS = env_int("ARBOR_DECODE_WORKERS", 2)
+# Items embedded between two writes of the store: what a killed worker can lose.
+ARBOR_EMBED_CHUNK = env_int("ARBOR_EMBED_CHUNK", 256)
+# Self-supervised pretraining (learning.pretraining): the longest budget a lead may
+# give, and the images per SimCLR step (more is better; memory bounds it on a GPU).
+ARBOR_PRETRAIN_MAX_SECONDS = env_int("ARBOR_PRETRAIN_MAX_SECONDS", 8 * 3600)
+ARBOR_PRETRAIN_BATCH_SIZE = env_int("ARBOR_PRETRAIN_BATCH_SIZE", 128)
 ARBOR_TRAINING_HEARTBEAT_SECONDS = env_int("ARBOR_TRAINING_HEARTBEAT_SECONDS", 10)
 # A running run whose heartbeat is older than this lost its worker.
 ARBOR_TRAINING_STALE_SECONDS = env_int("ARBOR_TRAINING_STALE_SECONDS", 120)

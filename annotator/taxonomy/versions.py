@@ -12,6 +12,9 @@ Changes are applied in order, each naming nodes by their path after the ones bef
   a node just above the leaf level (``""`` in a one-level taxonomy).
 - ``{"op": "rename", "path": "animal/cat", "new_name": "feline"}``: answers follow the
   node, and its descendants' paths change with it.
+- ``{"op": "move", "path": "animal/frog", "parent": "amphibian"}``: the node and its
+  subtree go under another parent at the same depth (leaves stay at the leaf level);
+  answers follow it. A parent may not be left without children.
 - ``{"op": "merge", "paths": ["animal/dog", "animal/wolf"], "into": "animal/canine"}``:
   siblings become one node; ``into`` is one of them or a new sibling name. Answers on
   any of them become answers on the merged node. Merged inner nodes pool their
@@ -164,6 +167,26 @@ def _rename(root: _Draft, leaf_depth: int, change: dict[str, Any]) -> None:
     node.name = _free_name(node.parent, new_name)
 
 
+def _move(root: _Draft, leaf_depth: int, change: dict[str, Any]) -> None:
+    node = _find(root, _text(change, "path"))
+    if node.parent is root:
+        raise InvalidInput(f"'{node.path}' is at the top level: there is nothing to move it under.")
+    parent = _find(root, _text(change, "parent"))
+    if parent.depth != node.parent.depth:
+        raise InvalidInput(
+            f"'{node.path}' must stay at depth {node.depth}: give a new parent at depth "
+            f"{node.parent.depth}, not '{parent.path}'."
+        )
+    if parent is node.parent:
+        raise InvalidInput(f"'{node.path}' is already under '{parent.path}'.")
+    if len(node.parent.children) == 1:
+        raise InvalidInput(f"'{node.parent.path}' would be left without classes; merge it instead.")
+    _free_name(parent, node.name)
+    node.parent.children.remove(node)
+    node.parent = parent
+    parent.children.append(node)
+
+
 def _merge_into(target: _Draft, other: _Draft) -> None:
     """Pool ``other`` into ``target``: its answers, and its children (same names merge)."""
     target.absorb(target.sources, Kind.MERGED)
@@ -224,7 +247,13 @@ def _split(root: _Draft, leaf_depth: int, change: dict[str, Any]) -> None:
     parent.absorb(node.sources, Kind.COARSENED)
 
 
-_OPERATIONS = {"add": _add, "rename": _rename, "merge": _merge, "split": _split}
+_OPERATIONS = {
+    "add": _add,
+    "rename": _rename,
+    "move": _move,
+    "merge": _merge,
+    "split": _split,
+}
 
 
 def _changes_apply(root: _Draft, leaf_depth: int, changes: list[Any]) -> None:

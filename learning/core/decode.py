@@ -14,9 +14,10 @@ small square (no crop) for the patch-k-means features.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -43,7 +44,7 @@ def _check_sizes(resize: int, crop: int) -> None:
 
 
 def image_decode(
-    path: str | Path,
+    path: str | Path | IO[bytes],
     *,
     resize: int,
     crop: int,
@@ -79,19 +80,24 @@ def images_stream(
     batch_size: int = 64,
     workers: int = 1,
     interpolation: Image.Resampling = Image.Resampling.BILINEAR,
+    open_file: Callable[[str], IO[bytes]] | None = None,
 ) -> Iterator[np.ndarray]:
     """``(n, crop, crop, 3)`` uint8 batches of ``paths`` in order, decoded when asked for.
 
     Only one batch is decoded at a time (across ``workers`` threads: Pillow releases the
     GIL while decoding and resizing), so memory holds one batch and ``workers`` images
     being decoded, whatever the number of paths. A file that cannot be decoded raises.
+    ``open_file`` opens a name (a Django storage's ``open``, say); default: a local path.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     _check_sizes(resize, crop)
 
     def decode(path: str | Path) -> np.ndarray:
-        return image_decode(path, resize=resize, crop=crop, interpolation=interpolation)
+        if open_file is None:
+            return image_decode(path, resize=resize, crop=crop, interpolation=interpolation)
+        with open_file(str(path)) as file:
+            return image_decode(file, resize=resize, crop=crop, interpolation=interpolation)
 
     def batches() -> Iterator[np.ndarray]:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:

@@ -269,7 +269,9 @@ def train_network(
         return network
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    membership = _membership_tensor(taxonomy)
+    # Batches are drawn and augmented on the CPU, then moved to the network's device.
+    device = next(network.parameters()).device
+    membership = _membership_tensor(taxonomy).to(device)
     sampling = torch.from_numpy(balanced_weights(node_labels).astype(np.float64))
     steps_per_epoch = max(1, len(node_labels) // config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -289,8 +291,8 @@ def train_network(
         batch = _to_tensor(images[rows.numpy()])
         if config.augment:
             batch = _augment(batch, generator)
-        logits, _ = network(batch.contiguous(memory_format=torch.channels_last))
-        loss = hierarchical_loss(logits, labels[rows], membership)
+        logits, _ = network(batch.to(device).contiguous(memory_format=torch.channels_last))
+        loss = hierarchical_loss(logits, labels[rows].to(device), membership)
         if use_unlabeled:
             loss = loss + config.pseudo_label_weight * _pseudo_label_loss(
                 network, unlabeled_images, config, generator
@@ -312,13 +314,14 @@ def _pseudo_label_loss(
     count = config.batch_size * config.unlabeled_ratio
     rows = torch.randint(0, len(unlabeled_images), (count,), generator=generator).numpy()
     plain = _to_tensor(unlabeled_images[rows])
+    device = next(network.parameters()).device
     with torch.no_grad():
-        probs = network(plain.contiguous(memory_format=torch.channels_last))[0].softmax(dim=1)
-    confidence, target = probs.max(dim=1)
+        probs = network(plain.to(device).contiguous(memory_format=torch.channels_last))[0]
+    confidence, target = probs.softmax(dim=1).max(dim=1)
     keep = confidence >= config.pseudo_label_threshold
     if not bool(keep.any()):
         return torch.zeros(())
-    augmented = _augment(plain[keep], generator)
+    augmented = _augment(plain[keep.cpu()], generator).to(device)
     logits, _ = network(augmented.contiguous(memory_format=torch.channels_last))
     # Leaf targets are plain cross-entropy; masked mean over all drawn rows, as FixMatch.
     return F.cross_entropy(logits, target[keep], reduction="sum") / count

@@ -1,7 +1,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import child_pids, wait_for
+from tests.processes import child_pids, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,15 +67,9 @@ def test_demo_seeds_through_a_real_worker_on_sqlite(tmp_path):
     assert not (ROOT / "control").exists()  # broker folders stay under the var dir
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.worker
 def test_demo_serves_the_project_and_a_sigterm_stops_its_worker_and_server(tmp_path):
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     demo = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--address", address],
         cwd=ROOT,
@@ -130,7 +123,7 @@ def test_a_signal_to_the_whole_process_group_stops_the_demo_cleanly(tmp_path, st
     """What `make demo` gets from Ctrl-C, or when make itself is stopped: every process of
     the group is signalled at once. The children once got it too, and the demo then
     ended with "The worker or the web server stopped" and an error status."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     log = tmp_path / "demo.log"
     with log.open("w") as stderr:
         demo = subprocess.Popen(

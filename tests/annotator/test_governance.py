@@ -7,8 +7,15 @@ from annotator import services
 from annotator.audit import audit_record
 from annotator.budgets import budget_notices_record
 from annotator.models import Assignment, AuditEvent, Membership
+from annotator.projects import project_update
 from tests.annotator.test_queue import _bulk_items, _run_annotators
-from tests.factories import MembershipFactory, ModelVersionFactory, ProjectFactory, item_create
+from tests.factories import (
+    MembershipFactory,
+    ModelVersionFactory,
+    ProjectFactory,
+    UserFactory,
+    item_create,
+)
 from tests.helpers import answer
 
 NOTICE = AuditEvent.Action.BUDGET_NOTICE
@@ -56,7 +63,8 @@ def test_an_edit_that_changes_nothing_is_not_logged(api, project, lead):
 @pytest.mark.django_db
 def test_member_add_and_role_change_are_audited(api, project, lead):
     client = api(lead)
-    body = {"username": "newbie", "password": "longenough1", "role": "annotator"}
+    UserFactory(username="newbie")
+    body = {"username": "newbie", "role": "annotator"}
 
     client.post(f"/api/projects/{project.id}/members/", body, format="json")
     client.post(f"/api/projects/{project.id}/members/", body, format="json")  # no change
@@ -145,9 +153,9 @@ def test_first_taxonomy_is_audited(api, lead):
 def test_audit_list_is_newest_first_paginated_and_filtered(api, project, admin_user, lead):
     other = ProjectFactory()
     for name in ("one", "two", "three"):
-        services.project_update(project=project, actor=lead, name=name)
-    services.project_update(project=other, actor=admin_user, name="elsewhere")
-    services.project_update(project=project, actor=admin_user, max_human_annotations=5)
+        project_update(project=project, actor=lead, name=name)
+    project_update(project=other, actor=admin_user, name="elsewhere")
+    project_update(project=project, actor=admin_user, max_human_annotations=5)
 
     everything = api(lead).get(f"/api/projects/{project.id}/audit/").json()
     budgets = api(admin_user).get(f"/api/projects/{project.id}/audit/?action=budget.update")
@@ -181,7 +189,7 @@ def test_audit_record_knows_its_actions_and_once_keys(project):
 def test_django_admin_shows_the_log_read_only(client, project, admin_user):
     admin_user.is_superuser = True
     admin_user.save()
-    services.project_update(project=project, actor=admin_user, name="x")
+    project_update(project=project, actor=admin_user, name="x")
     event = AuditEvent.objects.get()
     client.force_login(admin_user)
 
@@ -291,7 +299,7 @@ def test_raising_the_budget_rearms_the_notices(project, annotator, admin_user):
     for _ in range(5):
         answer(project=project, user=annotator)
 
-    services.project_update(project=project, actor=admin_user, max_human_annotations=10)
+    project_update(project=project, actor=admin_user, max_human_annotations=10)
     for _ in range(3):
         answer(project=project, user=annotator)
 

@@ -21,10 +21,16 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotator import services
-from annotator.models import Export, ImportJob, Membership, Taxonomy
-from learning.models import LabelIssue, TrainingRun
+from annotator.models import Export, ImportJob, Membership, Taxonomy, Upload
+from learning.models import GuideExample, LabelIssue, TrainingRun
 from tests.conftest import client_for
-from tests.factories import MembershipFactory, ModelVersionFactory, item_create, png_bytes
+from tests.factories import (
+    MembershipFactory,
+    ModelVersionFactory,
+    UserFactory,
+    item_create,
+    png_bytes,
+)
 from tests.helpers import answer, stored_rows, zip_upload
 from tests.routes import api_endpoints, api_endpoints_with_an_id
 
@@ -111,8 +117,23 @@ ROWS = [
         "post",
         PROJECT + "members/",
         managers(201),
-        {"username": "newbie", "password": "longenough1", "role": "lead"},
+        {"username": "{person}", "role": "annotator"},
+        why="someone with an account",
     ),
+    *(
+        Row(
+            "post",
+            PROJECT + "members/",
+            expect(admin=201, lead=403),
+            {"username": "newbie", "role": "lead", **creates},
+            why=f"a new account ({name}): admins only",
+        )
+        for name, creates in (
+            ("one-time password", {"create_account": True}),
+            ("given password", {"password": "longenough1"}),
+        )
+    ),
+    Row("get", PROJECT + "members/stats/", managers(200)),
     Row("patch", PROJECT + "members/{membership}/", managers(200), {"role": "lead"}),
     Row(
         "patch",
@@ -145,6 +166,18 @@ ROWS = [
         managers(201),
         {"changes": [{"op": "rename", "path": "animal/cat", "new_name": "feline"}]},
     ),
+    Row(
+        "post",
+        PROJECT + "taxonomy/versions/preview/",
+        managers(200),
+        {"changes": [{"op": "split", "path": "animal/cat", "into": ["tabby", "siamese"]}]},
+        why="a dry run: writes nothing",
+    ),
+    Row("get", PROJECT + "taxonomy/counts/", managers(200)),
+    # The labeling guide (learning/api.py).
+    Row("get", PROJECT + "guide/", members(200)),
+    Row("patch", PROJECT + "guide/", managers(204), {"node": "animal/cat", "definition": "A cat."}),
+    Row("patch", "/api/guide-examples/{example}/", managers(200), {"pinned": True}),
     Row("get", PROJECT + "items/", members(200)),
     Row("get", PROJECT + "annotations/", members(200)),
     Row("post", PROJECT + "queue/next/", members(200)),
@@ -172,6 +205,11 @@ ROWS = [
         format="multipart",
         why="a real upload",
     ),
+    Row("get", PROJECT + "imports/", managers(200), why="the import history"),
+    Row("post", PROJECT + "predictions/", managers(400), why="400: no file, past the role check"),
+    Row("post", PROJECT + "uploads/", managers(400), why="400: no Upload-Length (tus)"),
+    Row("patch", "/api/uploads/{upload}/", managers(415), why="415: not a tus part"),
+    Row("delete", "/api/uploads/{upload}/", managers(204), why="tus termination"),
     Row("get", PROJECT + "audit/", managers(200)),
     Row("get", PROJECT + "budget/", members(200)),
     Row("post", "/api/leases/{lease}/release/", members(204), use={"lease": "my_lease"}),
@@ -206,6 +244,7 @@ ROWS = [
         why="another annotator's answer",
     ),
     Row("get", "/api/imports/{job}/", managers(200)),
+    Row("get", "/api/imports/{job}/report/", managers(200)),
     # Exports (issue 6, point 1).
     Row("get", PROJECT + "exports/", managers(200)),
     Row("post", PROJECT + "exports/", managers(202), {"format": "csv"}),
@@ -220,10 +259,20 @@ ROWS = [
     Row("get", PROJECT + "training-runs/", managers(200)),
     Row("post", PROJECT + "training-runs/", managers(202)),
     Row("get", "/api/training-runs/{run}/", managers(200), why="its error is raw worker text"),
+    Row("get", PROJECT + "pretrain/", managers(200)),
+    Row(
+        "post",
+        PROJECT + "pretrain/",
+        managers(400),
+        {"time_budget_s": 60},
+        why="400: past the role check, the default patch-kmeans cannot be pretrained",
+    ),
     Row("get", PROJECT + "learning-curve/", members(200)),
     Row("get", PROJECT + "label-issues/", managers(200)),
     Row("post", "/api/label-issues/{issue}/resolve/", managers(200), {"action": "keep"}),
     Row("post", PROJECT + "auto-labels/revoke/", managers(200), {}),
+    Row("get", PROJECT + "backbone/", managers(200)),
+    Row("put", PROJECT + "backbone/", managers(200), {"name": "patch-kmeans"}),
     # The pages' own endpoints (frontend/api.py).
     Row(
         "post",
@@ -270,12 +319,33 @@ def _build_issue(world: dict[str, Any]) -> int:
     ).id
 
 
+def _build_example(world: dict[str, Any]) -> int:
+    return GuideExample.objects.create(
+        project_id=world["project"],
+        node=_taxonomy(world).nodes.get(path="animal/cat"),
+        item_id=world["item"],
+        kind=GuideExample.Kind.TYPICAL,
+    ).id
+
+
+def _build_person(world: dict[str, Any]) -> str:
+    """The username of someone with an account and no part in the project."""
+    return UserFactory().username
+
+
+def _build_upload(world: dict[str, Any]) -> str:
+    return str(Upload.objects.create(project_id=world["project"], length=10).pk)
+
+
 # Ids made only for the rows that name them.
 ID_BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "person": _build_person,
     "job": _build_job,
+    "upload": _build_upload,
     "export": _build_export,
     "run": _build_run,
     "issue": _build_issue,
+    "example": _build_example,
 }
 
 

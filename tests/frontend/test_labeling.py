@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from annotator.models import Annotation, Item
+from annotator.models import Annotation, Item, ModelVersion
 from tests.factories import PASSWORD
 from tests.frontend.conftest import login, member, predict
 
@@ -108,6 +108,17 @@ def test_fine_only_verification_and_verify(page, cifar):
     verified = Annotation.objects.get(item=second)
     assert (fine.node.path, fine.source) == ("animal/frog", "corrected")
     assert (verified.node.path, verified.source) == ("vehicle/ship", "confirmed")
+
+
+def test_a_zero_shot_guess_says_so(page, cifar):
+    project = cifar(1)
+    (prediction,) = predict(project, project.items.all(), leaf="animal/dog", mode="verify")
+    prediction.model_version.source = ModelVersion.Source.ZERO_SHOT
+    prediction.model_version.save(update_fields=["source"])
+    login(page, member(project))
+    page.goto(f"/projects/{project.pk}/label/")
+
+    expect(page.locator("#prediction")).to_contain_text("Zero-shot guess from the class names")
 
 
 def test_a_dropped_answer_is_retried_without_a_duplicate(page, cifar):

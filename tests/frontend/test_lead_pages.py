@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotator.models import Annotation, Assignment, Item, Membership, Prediction
+from tests.factories import ModelVersionFactory
 from tests.frontend.conftest import login, member, predict
 from tests.helpers import answer
 
@@ -77,13 +78,65 @@ def test_a_lead_changes_settings_but_not_the_budget(page, cifar):
 
     expect(page.get_by_label("Batch size")).to_have_value(str(project.batch_size))
     expect(page.get_by_label("Max human answers")).to_be_disabled()
+    expect(page.locator("#strategy-help")).to_have_text(
+        "the items whose top two classes are closest"
+    )
+    expect(page.locator("#auto-accept-in-use")).to_have_text("No model has been trained yet.")
     page.get_by_label("Batch size").fill("40")
     page.get_by_label("Auto-accept confident predictions").check()
-    page.get_by_role("button", name="Save").click()
+    page.get_by_label("Strategy").select_option("entropy")
+    expect(page.locator("#strategy-help")).to_have_text("the most spread-out predictions")
+    page.get_by_label("Answers per item").select_option("2")
+    page.get_by_role("button", name="Save", exact=True).click()
 
-    expect(page.locator("#message")).to_have_text("Saved: batch_size, auto_accept_enabled.")
+    expect(page.locator("#message")).to_have_text(
+        "Saved: strategy, batch_size, annotations_per_item, auto_accept_enabled."
+    )
     project.refresh_from_db()
     assert (project.batch_size, project.auto_accept_enabled) == (40, True)
-    page.get_by_label("Strategy").fill("guesswork")
-    page.get_by_role("button", name="Save").click()
-    expect(page.locator("#message")).to_contain_text("Unknown strategy")
+    assert (project.strategy, project.annotations_per_item) == ("entropy", 2)
+
+
+def test_settings_show_the_auto_accept_threshold_in_use(page, cifar):
+    project = cifar(1, auto_accept_enabled=True)
+    cascade = {
+        "audited": 320,
+        "correct": 318,
+        "accepted": 412,
+        "threshold": 0.9731,
+        "precision_lower_bound": 0.9912,
+        "audited_above": 301,
+    }
+    ModelVersionFactory(project=project, metrics={"cascade": cascade})
+    login(page, member(project, Membership.Role.LEAD))
+    page.goto(f"/projects/{project.pk}/settings/")
+
+    expect(page.locator("#auto-accept-in-use")).to_have_text(
+        "In use (model v1): confidence ≥ 0.973, where the audit measured precision ≥ 99.1% "
+        "(95% lower bound, 301 audited items above it); 412 labels auto-accepted."
+    )
+    expect(page.get_by_label("Target precision")).to_have_value("0.99")
+    expect(page.locator("#target-help")).to_contain_text("1 wrong label in 100")
+
+
+def test_a_lead_chooses_a_backbone_and_missing_weights_are_named(
+    page, cifar, monkeypatch, tmp_path
+):
+    import torch
+
+    from learning.models import ProjectBackbone
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # an empty cache
+    project = cifar(1)
+    login(page, member(project, Membership.Role.LEAD))
+    page.goto(f"/projects/{project.pk}/settings/")
+
+    expect(page.locator("#backbone-progress")).to_contain_text("images embedded with patch-kmeans")
+    expect(page.locator("#backbone-name option[value=resnet18]")).to_contain_text(
+        "ImageNet ResNet-18"
+    )
+    page.locator("#backbone-name").select_option("resnet18")
+    page.get_by_role("button", name="Save backbone").click()
+
+    expect(page.locator("#backbone-message")).to_contain_text("resnet18-f37072fd.pth")
+    assert not ProjectBackbone.objects.filter(project=project).exists()

@@ -8,8 +8,19 @@ from django.test import Client
 from tests.factories import PASSWORD
 from tests.routes import pages_with_an_id
 
-PROJECT_PAGES = ["label", "grid", "review", "dashboard", "export", "settings"]
-LEAD_PAGES = ["review", "dashboard", "export", "settings"]
+PROJECT_PAGES = [
+    "label",
+    "grid",
+    "guide",
+    "review",
+    "dashboard",
+    "export",
+    "import",
+    "settings",
+    "taxonomy",
+    "members",
+]
+LEAD_PAGES = ["review", "dashboard", "export", "import", "settings", "taxonomy", "members"]
 
 
 def logged_in(user) -> Client:
@@ -74,3 +85,20 @@ def test_user_strings_are_escaped_and_page_data_is_json_script(project, lead):
     start = body.index('<script id="page-data" type="application/json">')
     data = body[start:].split(">", 1)[1].split("</script>", 1)[0]
     assert json.loads(data)["project"] == project.id
+
+
+@pytest.mark.django_db
+def test_the_new_project_page_is_for_those_who_may_create_projects(
+    project, lead, admin_user, settings
+):
+    assert Client().get("/projects/new/")["Location"].startswith("/login/?next=")
+    admin = logged_in(admin_user)
+    assert admin.get("/projects/new/").status_code == 200
+    assert 'href="/projects/new/"' in admin.get("/").content.decode()
+    client = logged_in(lead)
+    assert client.get("/projects/new/").status_code == 403
+    assert 'href="/projects/new/"' not in client.get("/").content.decode()
+
+    settings.ARBOR_LEADS_CREATE_PROJECTS = True
+    assert client.get("/projects/new/").status_code == 200
+    assert 'href="/projects/new/"' in client.get("/").content.decode()

@@ -6,11 +6,14 @@ without it they go to a temporary folder and the test checks the pages all the s
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
 from annotator.models import Item, Membership, ModelVersion
-from learning.models import LabelIssue
+from learning.guide import guide_examples_refresh
+from learning.models import GuideDefinition, LabelIssue
+from learning.pipeline import ProjectTaxonomy
 from tests.factories import ModelVersionFactory
 from tests.frontend.conftest import close_quietly, login, member, predict
 from tests.helpers import answer
@@ -18,6 +21,12 @@ from tests.helpers import answer
 pytestmark = pytest.mark.browser
 
 # (human labels, coarse, fine) on the shadow sample, and a little higher on the gold set.
+DEFINITIONS = {
+    "animal/cat": "Domestic cats of any colour; big cats too. Rounded face, short muzzle.",
+    "animal/dog": "Dogs and puppies; the muzzle is longer than a cat's.",
+    "vehicle/automobile": "Cars, vans and pickups; not trucks with a separate cab.",
+    "vehicle/truck": "Lorries and big rigs: a cab with a load behind it.",
+}
 CURVE = [(20, 0.71, 0.38), (40, 0.78, 0.47), (60, 0.82, 0.55), (80, 0.85, 0.6), (100, 0.86, 0.63)]
 
 
@@ -106,7 +115,46 @@ def campaign(cifar):
     ships = [item for item in free[1:] if item.ground_truth.name == "ship"]
     trucks = [item for item in free[1:] if item.ground_truth.name == "truck"]
     predict(project, ships + trucks[:1], leaf="vehicle/ship", mode="verify", version=len(CURVE))
+    guide_fill(project)
     return project, ana, lead, trucks[0]
+
+
+def guide_fill(project) -> None:
+    """The guide as the last retrain would leave it, with a lead's definitions. Embeddings:
+    each answered item's true class plus noise, so the typical ones are its class's."""
+    taxonomy = ProjectTaxonomy.load(project.taxonomies.get())
+    answered = list(
+        Item.objects.filter(project=project, annotations__isnull=False)
+        .distinct()
+        .select_related("ground_truth")
+        .order_by("id")
+    )
+    rng = np.random.default_rng(0)
+    size = len(taxonomy.nodes)
+    truth = [taxonomy.core_index(item.ground_truth) for item in answered]
+    embeddings = np.eye(size)[truth] * 5 + rng.normal(0, 1, (len(answered), size))
+    guide_examples_refresh(
+        version=ModelVersion.objects.filter(project=project).order_by("-version").first(),
+        taxonomy=taxonomy,
+        embeddings=embeddings,
+        label=np.array(truth),
+        item_ids=np.array([item.pk for item in answered]),
+    )
+    for path, text in DEFINITIONS.items():
+        GuideDefinition.objects.create(
+            project=project, node=taxonomy.taxonomy.nodes.get(path=path), text=text
+        )
+
+
+# The new-project page's tree editor: (parent, name, the field's number).
+TREE_EDITS = [
+    (None, "animal", "1"),
+    ("animal", "cat", "1.1"),
+    ("animal", "dog", "1.2"),
+    (None, "vehicle", "2"),
+    ("vehicle", "ship", "2.1"),
+    ("vehicle", "truck", "2.2"),
+]
 
 
 def shoot(page, folder: Path, name: str, **options) -> None:
@@ -116,7 +164,7 @@ def shoot(page, folder: Path, name: str, **options) -> None:
     assert path.read_bytes().startswith(b"\x89PNG"), path
 
 
-def test_screenshot_every_page(page, browser, live_server, cifar, screenshots):
+def test_screenshot_every_page(page, browser, live_server, cifar, screenshots, settings):
     project, ana, lead, decoy = campaign(cifar)
     base = f"/projects/{project.pk}"
 
@@ -138,6 +186,32 @@ def test_screenshot_every_page(page, browser, live_server, cifar, screenshots):
     page.goto(f"{base}/settings/")
     expect(page.get_by_label("Strategy")).not_to_have_value("")
     shoot(page, screenshots, "settings")
+    page.goto(f"{base}/members/")
+    expect(page.locator('#members tr[data-username="ana"] td.num').first).to_have_text("20")
+    shoot(page, screenshots, "members")
+    settings.ARBOR_LEADS_CREATE_PROJECTS = True
+    page.goto("/projects/new/")
+    page.get_by_label("Name", exact=True).fill("Pets and vehicles")
+    page.get_by_label("Build it here").check()
+    for parent, name, number in TREE_EDITS:
+        if parent:
+            page.get_by_role("button", name=f"Add a class under '{parent}'").click()
+        else:
+            page.get_by_role("button", name="Add a top-level class").click()
+        page.get_by_label(f"Name of class {number}", exact=True).fill(name)
+    page.get_by_label("Level names").fill("kind, class")
+    shoot(page, screenshots, "project-new")
+    page.goto(f"{base}/taxonomy/")
+    expect(page.locator('#tree tr[data-path="animal/cat"]')).to_be_visible()
+    page.locator("#op").select_option("split")
+    page.locator('#op-fields select[name="path"]').select_option("animal/cat")
+    page.get_by_label("New classes").fill("domestic cat, big cat")
+    page.get_by_role("button", name="Add to the changes").click()
+    expect(page.locator("#remapped")).to_be_visible()
+    shoot(page, screenshots, "taxonomy")
+    page.goto(f"{base}/guide/")
+    expect(page.locator(".guide-entry .examples img").first).to_be_visible()
+    shoot(page, screenshots, "guide")
     page.goto(f"{base}/export/")
     page.get_by_role("button", name="Start export").click()
     expect(page.get_by_role("link", name="Download csv")).to_be_visible()
@@ -151,6 +225,10 @@ def test_screenshot_every_page(page, browser, live_server, cifar, screenshots):
     expect(annotator_page.locator("#mode")).to_have_text("fine only")
     annotator_page.keyboard.press("Shift")  # nothing: keeps focus styles off the page
     shoot(annotator_page, screenshots, "label")
+    annotator_page.keyboard.press("g")
+    expect(annotator_page.locator("#guide-drawer .guide-entry").first).to_be_visible()
+    shoot(annotator_page, screenshots, "label-guide")
+    annotator_page.keyboard.press("g")
     annotator_page.goto(f"{base}/grid/")
     # The label page leased a few items ahead; the grid shows the rest of the ships.
     expect(annotator_page.locator("#tiles .tile").first).to_be_visible()

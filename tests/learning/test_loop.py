@@ -9,7 +9,7 @@ from annotator import services as annotator_services
 from annotator.jobs import Outcome
 from annotator.models import Annotation, Item, Membership, ModelVersion, Prediction
 from learning import pipeline, services
-from learning.models import TrainingRun
+from learning.models import GuideExample, TrainingRun
 from tests.factories import MembershipFactory
 from tests.helpers import answer
 from tests.learning.conftest import answer_truthfully
@@ -45,6 +45,12 @@ def test_a_run_trains_scores_selects_and_reorders_the_queue(
         version.metrics["gold"]["acc_fine"]
     )
     assert version.metrics["gold"]["leaves"][0] == "vehicle/airplane"
+    # The labeling guide's examples came from this run: human-labelled items of the class.
+    typical = GuideExample.objects.filter(model_version=version, kind="typical")
+    assert typical.filter(node__path="animal/cat").count() == 6
+    for example in typical.filter(node__is_leaf=True):
+        assert example.item.annotations.get().node == example.node
+    assert GuideExample.objects.filter(model_version=version, kind="lookalike").exists()
     unlabeled = Item.objects.filter(project=cifar_project, state=Item.State.UNLABELED)
     assert Prediction.objects.filter(model_version=version).count() == unlabeled.count()
     shadow = unlabeled.filter(sample=Item.Sample.SHADOW)

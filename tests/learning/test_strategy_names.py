@@ -1,8 +1,8 @@
 import pytest
 
-from annotator import services
 from annotator.exceptions import InvalidInput
 from annotator.models import Strategy
+from annotator.projects import project_update
 from learning.core.strategies import STRATEGIES
 
 
@@ -12,7 +12,7 @@ def test_the_projects_strategy_choices_are_the_cores_strategies():
 
 def test_an_unknown_strategy_is_refused_by_the_service_not_only_the_api(project):
     with pytest.raises(InvalidInput, match="Unknown strategy; choose from balanced"):
-        services.project_update(project=project, strategy="nonsense")
+        project_update(project=project, strategy="nonsense")
     project.refresh_from_db()
     assert project.strategy == "margin"
 

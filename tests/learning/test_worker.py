@@ -2,13 +2,9 @@
 
 import os
 import signal
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from annotator.celery import app as celery_app
@@ -17,63 +13,7 @@ from learning import services
 from learning.models import TrainingRun
 from tests.factories import MembershipFactory
 from tests.learning.conftest import answer_truthfully
-from tests.processes import child_pids, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-QUEUES = ("default", "training")
-
-
-class Worker:
-    """A `celery worker` process on the test database and the test broker."""
-
-    def __init__(self, log: Path):
-        database = connection.settings_dict
-        environment = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "annotator.settings.test",
-            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "ARBOR_CENTROIDS": str(settings.ARBOR_CENTROIDS),
-            "ARBOR_TRAINING_HEARTBEAT_SECONDS": "1",
-            "ARBOR_TRAINING_STALE_SECONDS": "3",
-        }
-        self.log = log
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "annotator",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "1",
-                "--queues",
-                ",".join(QUEUES),
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                f"test-{os.getpid()}@%h",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def children(self) -> list[int]:
-        return child_pids(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+from tests.processes import QUEUES, Worker, wait_for
 
 
 @pytest.fixture

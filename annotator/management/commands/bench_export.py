@@ -19,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from PIL import Image
@@ -30,7 +31,6 @@ from annotator.models import (
     ModelVersion,
     Prediction,
     Project,
-    item_image_path,
 )
 from annotator.taxonomy.creation import taxonomy_create
 
@@ -141,7 +141,6 @@ class Command(BaseCommand):
         buffer = io.BytesIO()
         Image.new("RGB", (8, 8), (120, 60, 30)).save(buffer, format="PNG")
         image = buffer.getvalue()
-        media = Path(settings.MEDIA_ROOT)
         for start in range(0, size, BATCH):
             batch = []
             for number in range(start, min(start + BATCH, size)):
@@ -156,10 +155,7 @@ class Command(BaseCommand):
                     height=8,
                     state=Item.State.LABELED,
                 )
-                item.image = item_image_path(item, "")
-                path = media / item.image.name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                item.image.save(item.original_name, ContentFile(data), save=False)
                 batch.append(item)
             Item.objects.bulk_create(batch)
             annotations, predictions = [], []

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from annotator import services
 from annotator.exceptions import ImportRejected, ServiceError
 from annotator.imports.job import images_import
-from annotator.models import ImportJob, Membership
+from annotator.models import ImportJob
+from annotator.projects import project_create
 from annotator.taxonomy.parsing import taxonomy_json_parse
 
 PROGRESS_STEP_PERCENT = 5
@@ -56,16 +55,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No user named {lead!r}.")
 
         try:
-            with transaction.atomic():
-                project = services.project_create(
-                    name=name, created_by=lead_user, **taxonomy_source
-                )
-                if lead_user:
-                    services.membership_add(
-                        project=project,
-                        username=lead_user.get_username(),
-                        role=Membership.Role.LEAD,
-                    )
+            project = project_create(name=name, created_by=lead_user, lead=lead, **taxonomy_source)
         except ImportRejected as error:
             raise CommandError(f"{taxonomy}: {error}") from error
         except ServiceError as error:

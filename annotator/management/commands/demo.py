@@ -47,7 +47,7 @@ class Command(BaseCommand):
                 "--concurrency",
                 "1",
                 "--queues",
-                "default,training",
+                "default,training,embed",
                 # Embedded beat: periodic retrains, and recovery of lost jobs.
                 "--beat",
             ],

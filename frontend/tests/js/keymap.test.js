@@ -114,6 +114,13 @@ describe("keyAction", () => {
     assert.equal(keyAction("Shift", { tree, path: [], prediction }), null);
   });
 
+  test("G and ? toggle the guide, Z the zoom, whatever is picked", () => {
+    for (const key of ["g", "G", "?"]) {
+      assert.deepEqual(keyAction(key, { tree, path: [2], prediction }), { type: "guide" });
+    }
+    assert.deepEqual(keyAction("Z", { tree, path: [], prediction: null }), { type: "zoom" });
+  });
+
   test("works at any depth", () => {
     const deep = new Tree([
       { id: 1, name: "a", parent: null, position: 0, is_leaf: false },

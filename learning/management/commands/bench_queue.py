@@ -30,8 +30,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
-from annotator import services
 from annotator.models import Annotation, Item, Membership, Project
+from annotator.projects import project_create
 from learning.pipeline import WRITE_BATCH
 
 TAXONOMY = {"levels": ["coarse", "fine"], "tree": {"a": ["a1", "a2"], "b": ["b1", "b2"]}}
@@ -123,7 +123,7 @@ class Command(BaseCommand):
                 json.dump(summary, handle, indent=2)
 
     def _project(self, items: int, annotators: int):
-        project = services.project_create(
+        project = project_create(
             name=f"bench_queue {time.strftime('%Y-%m-%d %H:%M:%S')}",
             created_by=None,
             taxonomy=TAXONOMY,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.exceptions import InvalidInput
 from learning.core.strategies import STRATEGIES
 from learning.simulation import Campaign, campaign_run
 
@@ -28,6 +29,10 @@ class Command(BaseCommand):
         parser.add_argument("--retrain-every", type=int, default=200)
         parser.add_argument("--shadow-size", type=int, default=100)
         parser.add_argument("--audit-size", type=int, default=300)
+        parser.add_argument("--backbone", help="A backbone name (default: ARBOR_DEFAULT_BACKBONE)")
+        parser.add_argument(
+            "--weights", type=Path, help="The backbone's weights: .safetensors or .pt state dict"
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--out", type=Path, required=True)
 
@@ -35,6 +40,8 @@ class Command(BaseCommand):
         for name in ("images", "taxonomy"):
             if not options[name].exists():
                 raise CommandError(f"--{name} {options[name]} does not exist")
+        if options["weights"] is not None and not options["weights"].is_file():
+            raise CommandError(f"--weights {options['weights']} does not exist")
         if not 0.0 <= options["noise"] < 1.0:
             raise CommandError("--noise must be in [0, 1)")
         if options["annotators"] < 1 or options["budget"] < 1:
@@ -52,10 +59,15 @@ class Command(BaseCommand):
             retrain_every=options["retrain_every"],
             shadow_size=options["shadow_size"],
             audit_size=options["audit_size"],
+            backbone=options["backbone"],
+            weights=options["weights"],
             seed=options["seed"],
             log=lambda line: self.stderr.write(line),
         )
-        report = campaign_run(campaign)
+        try:
+            report = campaign_run(campaign)
+        except InvalidInput as error:  # an unknown backbone, weights that do not fit
+            raise CommandError(str(error)) from error
         options["out"].write_text(json.dumps(report, indent=2))
         final = report["final"]
         self.stdout.write(json.dumps(final))

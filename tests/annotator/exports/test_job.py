@@ -3,9 +3,10 @@
 import json
 
 import pytest
+from django.utils import timezone
 
 from annotator.exceptions import InvalidInput
-from annotator.exports.job import STALE_AFTER, WRITERS, export_run, export_start
+from annotator.exports.job import STALE_AFTER, WRITERS, export_run, export_start, exports_recover
 from annotator.jobs import Outcome
 from annotator.models import Export
 from annotator.selectors import taxonomy_current
@@ -89,10 +90,10 @@ def test_a_failing_export_is_marked_failed_and_leaves_no_file(
     assert export.state == Export.State.FAILED
     assert "unexpected OSError" in export.error
     assert not export.file
-    assert list((media_root / "exports").iterdir()) == []
+    assert list(media_root.glob("exports/**/*")) == []
 
 
-def test_an_export_that_cannot_be_queued_fails_at_once(
+def test_an_export_requested_while_the_broker_is_down_is_sent_once_it_is_back(
     project, lead, monkeypatch, django_capture_on_commit_callbacks
 ):
     from annotator import tasks
@@ -103,10 +104,14 @@ def test_an_export_that_cannot_be_queued_fails_at_once(
     monkeypatch.setattr(tasks.export_run, "apply_async", unreachable)
     with django_capture_on_commit_callbacks(execute=True):
         export = export_start(project=project, user=lead, format="csv", options={})
-
     export.refresh_from_db()
-    assert export.state == Export.State.FAILED
-    assert export.error == "The export could not be queued."
+    assert export.state == Export.State.QUEUED  # kept, not failed over an outage
+
+    sent = []
+    monkeypatch.setattr(tasks.export_run, "apply_async", lambda args, **_: sent.append(args))
+    Export.objects.filter(pk=export.pk).update(created_at=timezone.now() - 2 * STALE_AFTER)
+    assert exports_recover() == [export.pk]
+    assert sent == [(export.pk,)]
 
 
 def test_a_project_without_taxonomy_cannot_be_exported(lead):

@@ -1,8 +1,17 @@
 """Import jobs: items stored once, folder labels, progress, and runs in the worker."""
 
 import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
 
-from annotator.imports.job import images_import, import_job_enqueue, import_job_run
+from annotator.imports.archive import StoredZip
+from annotator.imports.job import (
+    STALE_AFTER,
+    images_import,
+    import_job_enqueue,
+    import_job_run,
+    imports_recover,
+)
 from annotator.models import ImportJob, Item
 from annotator.tasks import import_run
 from annotator.taxonomy.creation import taxonomy_create
@@ -176,8 +185,9 @@ def test_progress_is_saved_as_the_import_goes(project, tmp_path, monkeypatch):
 def test_import_job_runs_once_and_deletes_the_upload(project, lead, tmp_path, media_root):
     (media_root / "imports").mkdir(parents=True)
     upload = zip_write(media_root / "imports" / "x.zip", [("cat/a.jpg", image_bytes(1))])
+    # A stored upload is named in the storage (here MEDIA_ROOT), not by a local path.
     job = ImportJob.objects.create(
-        project=project, created_by=lead, source=str(upload), with_labels=True
+        project=project, created_by=lead, source="imports/x.zip", with_labels=True
     )
 
     import_run.delay(job.pk)
@@ -218,18 +228,18 @@ def test_import_job_with_a_bad_zip_fails_with_its_reason(project, media_root):
     (media_root / "imports").mkdir(parents=True)
     upload = media_root / "imports" / "bad.zip"
     upload.write_bytes(b"not a zip")
-    job = ImportJob.objects.create(project=project, source=str(upload))
+    job = ImportJob.objects.create(project=project, source="imports/bad.zip")
 
     import_job_run(job_id=job.pk)
 
     job.refresh_from_db()
     assert job.state == ImportJob.State.FAILED
-    assert "neither a folder nor a zip" in job.error
+    assert job.error == "The uploaded file is not a zip file."
     assert not upload.exists()
 
 
 @pytest.mark.django_db
-def test_import_job_that_cannot_be_queued_fails(
+def test_an_import_queued_while_the_broker_is_down_is_sent_once_it_is_back(
     project, lead, media_root, monkeypatch, django_capture_on_commit_callbacks
 ):
     def broker_down(job_id):
@@ -240,11 +250,21 @@ def test_import_job_that_cannot_be_queued_fails(
     upload = zip_write(media_root / "imports" / "x.zip", [("a.jpg", image_bytes(1))])
 
     with django_capture_on_commit_callbacks(execute=True):
-        job = import_job_enqueue(project=project, user=lead, source=upload, with_labels=False)
+        job = import_job_enqueue(
+            project=project,
+            user=lead,
+            source=StoredZip(default_storage, "imports/x.zip"),
+            with_labels=False,
+        )
 
     job.refresh_from_db()
-    assert (job.state, job.error) == (ImportJob.State.FAILED, "The import could not be queued.")
-    assert not upload.exists()
+    assert job.state == ImportJob.State.QUEUED  # kept, with its upload, over an outage
+    assert upload.exists()
+    sent = []
+    monkeypatch.setattr(import_run, "delay", sent.append)
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - 2 * STALE_AFTER)
+    assert imports_recover() == [job.pk]
+    assert sent == [job.pk]
 
 
 @pytest.mark.django_db

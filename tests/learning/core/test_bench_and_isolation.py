@@ -31,8 +31,10 @@ def test_importing_the_core_and_the_bench_does_not_import_django():
     code = (
         "import sys, learning.core.taxonomy, learning.core.data, learning.core.decode, "
         "learning.core.networks, learning.core.training, learning.core.scoring, "
-        "learning.core.strategies, "
-        "learning.core.evaluation, learning.core.label_review, learning.bench; "
+        "learning.core.strategies, learning.core.pretrain, learning.core.zeroshot, "
+        "learning.core.evaluation, learning.core.label_review, learning.core.backbones, "
+        "learning.core.embedding_store, learning.bench, learning.embed_bench, "
+        "learning.gpu_pretrain; "
         "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
     )
     result = run_python("-c", code)

@@ -1,6 +1,6 @@
 // The REST API, as the pages use it: session cookie plus the CSRF token header.
 
-function cookie(name) {
+export function cookie(name) {
   const found = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
   return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
 }

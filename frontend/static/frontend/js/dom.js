@@ -44,3 +44,11 @@ export function askToLogIn(element) {
   );
   element.dataset.kind = "error";
 }
+
+/** An API error in words: the server's detail, or each field's messages ("name: ..."). */
+export function errorText(error) {
+  const data = error.data && typeof error.data === "object" ? error.data : {};
+  const fields = Object.entries(data).filter(([name]) => name !== "detail");
+  if (data.detail || !fields.length) return error.message;
+  return fields.map(([name, text]) => `${name}: ${[text].flat().join(" ")}`).join("; ");
+}

@@ -10,6 +10,8 @@ export const SHORTCUTS = [
   ["Backspace", "back up one level"],
   ["S", "skip this image"],
   ["U", "undo the last answer"],
+  ["G or ?", "open or close the labeling guide"],
+  ["Z", "zoom: whole image or 1:1 (wheel zooms, drag pans)"],
 ];
 
 /** The project's taxonomy as a tree: children in display order, lookups by id. */
@@ -53,7 +55,8 @@ export function choices(tree, path) {
 
 /**
  * The action for a key: {type: "submit", node}, {type: "path", path} (descend or back up),
- * {type: "skip"}, {type: "undo"} or null when the key means nothing here.
+ * {type: "skip"}, {type: "undo"}, {type: "guide"}, {type: "zoom"} or null when the key means
+ * nothing here.
  */
 export function keyAction(key, { tree, path, prediction }) {
   if (key === "Enter") return prediction ? { type: "submit", node: prediction.node } : null;
@@ -78,6 +81,11 @@ export function keyAction(key, { tree, path, prediction }) {
       return { type: "skip" };
     case "u":
       return { type: "undo" };
+    case "g":
+    case "?":
+      return { type: "guide" };
+    case "z":
+      return { type: "zoom" };
     default:
       return null;
   }

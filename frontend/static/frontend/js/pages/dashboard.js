@@ -1,4 +1,4 @@
-// Dashboard for leads: the learning curve, budget and forecast, labels by source,
+// Dashboard for leads: the learning curve, embeddings, budget and forecast, labels by source,
 // annotator throughput and agreement, and the latest model's confusion.
 import { get, getAll } from "../api.js";
 import { el, pageData, percent, say } from "../dom.js";
@@ -67,13 +67,35 @@ function confusionView(latest) {
   );
 }
 
+/** How far the embeddings are under the project's backbone, and which backbone and
+ * weights each run of model versions used. */
+function embeddingsView(backbone, curve) {
+  const runs = [];
+  for (const point of curve) {
+    const used =
+      point.source === "trained"
+        ? `${point.backbone || "?"} (${point.backbone_weights || "weights not recorded"})`
+        : { zero_shot: `zero-shot from the class names on ${point.backbone}`, external: "imported from an outside model" }[point.source];
+    if (runs.at(-1)?.used === used) runs.at(-1).last = point.model_version;
+    else runs.push({ used, first: point.model_version, last: point.model_version });
+  }
+  return el(
+    "div",
+    {},
+    el("p", {}, `${backbone.name}${backbone.weights ? ` (${backbone.weights})` : ""}: ${backbone.embedded} of ${backbone.total} images embedded.`),
+    ...runs.map((run) => el("p", { class: "hint" }, `Model v${run.first}${run.last !== run.first ? `–v${run.last}` : ""}: ${run.used}`)),
+  );
+}
+
 try {
-  const [taxonomy, curve, budget, stats] = await Promise.all([
+  const [taxonomy, curve, budget, stats, backbone] = await Promise.all([
     get(`${base}taxonomy/`),
     getAll(`${base}learning-curve/?page_size=500`),
     get(`${base}budget/`),
     get(`${base}stats/`),
+    get(`${base}backbone/`),
   ]);
+  $("embeddings").replaceChildren(embeddingsView(backbone, curve));
   $("curve").replaceChildren(curveChart(curve, taxonomy.levels));
   $("budget").replaceChildren(budgetView(budget));
   $("sources").replaceChildren(

@@ -1,9 +1,11 @@
 // The labeling screen: one image at a time, the next ones leased and decoded ahead, every
 // answer sent through the retry queue with its own idempotency key.
-import { newKey, post, request } from "../api.js";
+import { get, newKey, post, request } from "../api.js";
 import { askToLogIn, el, pageData, percent, say } from "../dom.js";
+import { guideEntry, guideLoad } from "../guide.js";
 import { SHORTCUTS, Tree, choices, initialPath, keyAction } from "../keymap.js";
 import { RetryQueue, needsLogin } from "../retry-queue.js";
+import { ZoomPan } from "../zoom.js";
 
 // Items leased ahead of the one on screen. Each queue/next call leases one more, so a few
 // are enough to hide the round trip without holding many items away from colleagues.
@@ -13,6 +15,9 @@ const LEASE_MARGIN_MS = 5000;
 // How often to ask again once the queue had nothing left.
 const RECHECK_MS = 30000;
 const MODE_NAMES = { full: "label", fine: "fine only", verify: "verify" };
+// The person's answers today and the project's items left: asked again this often.
+const PROGRESS_EVERY_ANSWERS = 10;
+const PROGRESS_EVERY_MS = 60000;
 
 const { project, user } = pageData();
 const $ = (id) => document.getElementById(id);
@@ -28,6 +33,8 @@ let filling = null;
 let busy = false;
 let keyDownAt = null;
 let savedCount = 0;
+let guide = null; // node id -> the guide's entry, once loaded
+let progress = null; // {today, left, savedAt}: the server's figures and savedCount then
 const history = []; // recent answers, newest last: {task, key}
 const annotationIds = new Map(); // idempotency key -> stored annotation id
 
@@ -41,6 +48,7 @@ const queue = new RetryQueue({
     annotationIds.set(entry.key, response.data.id);
     // A 200 is a replay of an earlier attempt whose response was lost: still one answer.
     savedCount += 1;
+    if (savedCount - (progress?.savedAt ?? 0) >= PROGRESS_EVERY_ANSWERS) progressLoad();
   },
   onFailed(entry, error) {
     say($("message"), `An answer was refused: ${error.message}`, "error");
@@ -115,11 +123,13 @@ async function show() {
     path = [];
     const text = exhausted ? "Nothing left to label for you right now." : "Loading…";
     $("image-box").replaceChildren(el("p", { class: "image-empty" }, text));
+    zoom.attach(null);
     renderPanel();
     return;
   }
   path = initialPath(task);
   $("image-box").replaceChildren(task.image);
+  zoom.attach(task.image);
   task.shownAt = performance.now(); // time spent on the item counts from here
   renderPanel();
   await task.ready;
@@ -133,6 +143,12 @@ async function show() {
 function nodeName(id) {
   return tree.node(id)?.name ?? String(id);
 }
+
+// Predictions that are not the loop's own say where they come from.
+const ORIGIN_NOTES = {
+  zero_shot: "Zero-shot guess from the class names, before any label: check it.",
+  external: "Predicted by an outside model.",
+};
 
 function renderPanel() {
   const task = current;
@@ -153,6 +169,7 @@ function renderPanel() {
           ),
         )
       : [el("li", { class: "muted" }, task ? "No model yet: choose below." : "")]),
+    ...(ORIGIN_NOTES[prediction?.origin] ? [el("li", { class: "hint" }, ORIGIN_NOTES[prediction.origin])] : []),
   );
   const predictedNodes = new Set(prediction?.levels.map((level) => level.node) ?? []);
   const picked = path.map((id, depth) =>
@@ -177,15 +194,54 @@ function renderPanel() {
               " ",
               node.name,
               node.is_leaf ? "" : " ›",
+              guide?.get(node.id)?.definition
+                ? el("small", { class: "choice-definition" }, guide.get(node.id).definition)
+                : null,
             ),
           ),
         )
       : []),
   );
+  if (!$("guide-drawer").hidden) renderGuide();
+}
+
+/** The guide's entries for the classes offered now (or the class picked, at a leaf). */
+function renderGuide() {
+  if (!guide) {
+    $("guide-entries").replaceChildren(el("p", { class: "muted" }, "Loading the guide…"));
+    return;
+  }
+  const offered = choices(tree, path).map(({ node }) => node.id);
+  const shown = (offered.length ? offered : path.slice(-1)).map((id) => guide.get(id)).filter(Boolean);
+  $("guide-entries").replaceChildren(...shown.map((entry) => guideEntry(entry)));
+}
+
+function toggleGuide() {
+  $("guide-drawer").hidden = !$("guide-drawer").hidden;
+  if (!$("guide-drawer").hidden) renderGuide();
+}
+
+/** Answers today (the daily quota's count) and items left in the project, off the hot path. */
+async function progressLoad() {
+  const savedAt = savedCount;
+  try {
+    const [budget, detail] = await Promise.all([
+      get(`/api/projects/${project}/budget/`),
+      get(`/api/projects/${project}/`),
+    ]);
+    progress = { today: budget.quota.used_today, left: detail.progress.remaining, savedAt };
+  } catch {
+    return; // figures only: the next answer or minute asks again
+  }
+  renderStatus();
 }
 
 function renderStatus() {
   $("saved").textContent = `${savedCount} saved`;
+  if (progress) {
+    $("today").textContent = `${progress.today + savedCount - progress.savedAt} answered today`;
+    $("left").textContent = `${progress.left} left in the project`;
+  }
   const unsaved = $("unsaved");
   unsaved.dataset.count = queue.size;
   const state = queue.loginNeeded
@@ -258,10 +314,12 @@ async function undo() {
 async function act(key, timeStamp = performance.now()) {
   if (busy || !tree) return false;
   const action = keyAction(key, { tree, path, prediction: current?.prediction });
-  if (!action || (!current && action.type !== "undo")) return false;
+  if (!action || (!current && !["undo", "guide"].includes(action.type))) return false;
   if (action.type === "submit" || action.type === "skip") keyDownAt = timeStamp;
   if (action.type === "submit") answer(action.node);
   else if (action.type === "skip") skip();
+  else if (action.type === "guide") toggleGuide();
+  else if (action.type === "zoom") zoom.toggle();
   else if (action.type === "path") {
     path = action.path;
     renderPanel();
@@ -303,8 +361,22 @@ $("shortcuts").replaceChildren(
   ...SHORTCUTS.flatMap(([key, text]) => [el("dt", {}, el("kbd", {}, key)), el("dd", {}, text)]),
 );
 
+const zoom = new ZoomPan($("image-box"), (level) => {
+  $("zoom").textContent = level;
+});
 const taxonomy = await request("GET", `/api/projects/${project}/taxonomy/`).then((r) => r.data);
 tree = new Tree(taxonomy.nodes);
 renderStatus();
 queue.flush(); // answers left over from an earlier visit
 fill();
+// After the first image is on its way: neither may delay it.
+guideLoad(project)
+  .then((loaded) => {
+    guide = loaded;
+    renderPanel();
+  })
+  .catch(() => {
+    guide = new Map(); // labeling goes on without it
+  });
+progressLoad();
+setInterval(progressLoad, PROGRESS_EVERY_MS);

@@ -24,7 +24,7 @@ async function row(summary) {
   const manage = detail.role === "admin" || detail.role === "lead";
   const done = progress.items ? progress.labeled / progress.items : 0;
   const pages = [["label", "Label"], ["grid", "Grid"]];
-  if (manage) pages.push(["dashboard", "Dashboard"], ["review", "Review"], ["export", "Export"], ["settings", "Settings"]);
+  if (manage) pages.push(["dashboard", "Dashboard"], ["review", "Review"], ["export", "Export"], ["settings", "Settings"], ["members", "Members"]);
   const budgetText =
     budget.max_human_annotations != null
       ? `${budget.used} of ${budget.max_human_annotations} (${budget.percent_spent}%)`

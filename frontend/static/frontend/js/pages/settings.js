@@ -1,6 +1,6 @@
 // Project settings: PATCH only what changed; budgets are for admins alone (the API agrees).
-import { get, patch } from "../api.js";
-import { pageData, say } from "../dom.js";
+import { get, patch, request } from "../api.js";
+import { el, errorText, pageData, percent, say } from "../dom.js";
 
 const { project, is_admin: isAdmin } = pageData();
 const form = document.getElementById("settings-form");
@@ -8,19 +8,40 @@ const message = document.getElementById("message");
 const NULLABLE = new Set(["max_human_annotations", "daily_quota_per_annotator"]);
 let saved = {};
 
+const FIELDS = "input[name], select[name]";
+
 function read(input) {
   if (input.type === "checkbox") return input.checked;
-  if (input.type === "number") return input.value === "" ? null : Number(input.value);
+  if (input.type === "number" || input.dataset.type === "number") {
+    return input.value === "" ? null : Number(input.value);
+  }
   return input.value;
+}
+
+/** A select's line of explanation: its chosen option's. */
+function explain(select) {
+  const help = document.getElementById(select.getAttribute("aria-describedby"));
+  if (help) help.textContent = select.selectedOptions[0]?.dataset.help ?? "";
 }
 
 function fill(settings) {
   saved = settings;
-  for (const input of form.querySelectorAll("input[name]")) {
+  for (const input of form.querySelectorAll(FIELDS)) {
     const value = settings[input.name];
     if (input.type === "checkbox") input.checked = Boolean(value);
-    else input.value = value ?? "";
+    else if (input.tagName === "SELECT") {
+      // A value set through the API that the list lacks is still shown as it is.
+      if (![...input.options].some((option) => Number(option.value) === value || option.value === value)) {
+        input.append(el("option", { value }, String(value)));
+      }
+      input.value = String(value);
+      explain(input);
+    } else input.value = value ?? "";
   }
+}
+
+for (const select of form.querySelectorAll("select[name]")) {
+  select.addEventListener("change", () => explain(select));
 }
 
 document.getElementById("budget-fields").disabled = !isAdmin;
@@ -29,7 +50,7 @@ document.getElementById("budget-note").hidden = isAdmin;
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const changes = {};
-  for (const input of form.querySelectorAll("input[name]:not(:disabled)")) {
+  for (const input of form.querySelectorAll("input[name]:not(:disabled), select[name]:not(:disabled)")) {
     const value = read(input);
     if (value === null && !NULLABLE.has(input.name)) continue;
     if (value !== saved[input.name]) changes[input.name] = value;
@@ -48,3 +69,64 @@ form.addEventListener("submit", async (event) => {
 });
 
 fill(await get(`/api/projects/${project}/`));
+
+/** The threshold the cascade uses now and the precision its audit measured, from the
+ * latest model version. */
+async function showAutoAcceptInUse() {
+  const inUse = document.getElementById("auto-accept-in-use");
+  try {
+    const latest = (await get(`/api/projects/${project}/learning-curve/?page=last`)).results.at(-1);
+    const cascade = latest?.cascade;
+    if (!cascade) {
+      inUse.textContent = latest ? `Model v${latest.model_version} did not run the cascade (auto-accept was off).` : "No model has been trained yet.";
+    } else if (cascade.threshold == null) {
+      inUse.textContent = `In use (model v${latest.model_version}): no threshold yet. ${cascade.correct} of ${cascade.audited} answered audit items were predicted right; that does not yet show the target precision.`;
+    } else {
+      inUse.textContent = `In use (model v${latest.model_version}): confidence ≥ ${cascade.threshold.toFixed(3)}, where the audit measured precision ≥ ${percent(cascade.precision_lower_bound, 1)} (95% lower bound, ${cascade.audited_above} audited items above it); ${cascade.accepted} labels auto-accepted.`;
+    }
+  } catch (error) {
+    inUse.textContent = `Could not read the threshold in use: ${error.message}`;
+  }
+}
+
+showAutoAcceptInUse();
+
+// The backbone lives on the learning side (/backbone/): a select with a line per choice.
+const backboneForm = document.getElementById("backbone-form");
+const backboneName = document.getElementById("backbone-name");
+const backboneMessage = document.getElementById("backbone-message");
+const backboneUrl = `/api/projects/${project}/backbone/`;
+let summaries = {};
+
+function showBackbone(state) {
+  backboneName.value = state.name;
+  backboneForm.elements.weights.value = state.weights;
+  document.getElementById("backbone-summary").textContent = summaries[state.name] ?? "";
+  document.getElementById("backbone-progress").textContent = `${state.embedded} of ${state.total} images embedded with ${state.name}.`;
+}
+
+backboneName.addEventListener("change", () => {
+  document.getElementById("backbone-summary").textContent = summaries[backboneName.value] ?? "";
+});
+
+backboneForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = { name: backboneName.value, weights: backboneForm.elements.weights.value.trim() };
+  try {
+    showBackbone((await request("PUT", backboneUrl, body)).data);
+    say(backboneMessage, `Backbone saved: ${body.name}. The worker computes its embeddings.`, "ok");
+  } catch (error) {
+    say(backboneMessage, errorText(error), "error");
+  }
+});
+
+try {
+  const state = await get(`${backboneUrl}?choices=1`);
+  const choices = state.choices.filter((choice) => !choice.name.endsWith("<model>"));
+  if (!choices.some((choice) => choice.name === state.name)) choices.push({ name: state.name, summary: "" });
+  summaries = Object.fromEntries(choices.map((choice) => [choice.name, choice.summary]));
+  backboneName.replaceChildren(...choices.map((choice) => el("option", { value: choice.name }, `${choice.name}: ${choice.summary}`)));
+  showBackbone(state);
+} catch (error) {
+  say(backboneMessage, errorText(error), "error");
+}
