@@ -227,6 +227,11 @@ def test_screenshot_every_page(page, browser, live_server, cifar, screenshots, s
     shoot(annotator_page, screenshots, "label")
     annotator_page.keyboard.press("g")
     expect(annotator_page.locator("#guide-drawer .guide-entry").first).to_be_visible()
+    # The drawer's examples are all in view: the picture waits for them to be drawn.
+    annotator_page.wait_for_function(
+        "[...document.querySelectorAll('#guide-drawer img')]"
+        ".every((image) => image.complete && image.naturalWidth > 0)"
+    )
     shoot(annotator_page, screenshots, "label-guide")
     annotator_page.keyboard.press("g")
     annotator_page.goto(f"{base}/grid/")
