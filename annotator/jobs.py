@@ -161,6 +161,23 @@ def jobs_recover(
     return ids
 
 
+def job_body_run(claim: Claim, body: Callable[[], Any], *, every: float) -> tuple[bool, Any]:
+    """Run ``body`` while ``claim`` beats every ``every`` seconds: ``(True, its result)``.
+    A failure, the task's time limit included, finishes the job as failed with the error
+    a lead reads: ``(False, None)``."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        with job_heartbeat(claim, every=every):
+            return True, body()
+    except SoftTimeLimitExceeded:
+        claim.finish(state=Job.State.FAILED, error="Time limit")
+    except Exception as error:
+        logger.exception("%s %s failed", claim.model.__name__, claim.pk)
+        claim.finish(state=Job.State.FAILED, error=f"{type(error).__name__}: {error}")
+    return False, None
+
+
 def job_send(job: Job, send: Callable[[], object]) -> None:
     """Hand ``job``'s message to the broker. With the broker down the job stays queued
     and ``jobs_recover`` sends it again once it is back: failing the request, or the

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 
 from learning.core.backbones import backbone_create
 from learning.core.data import list_image_folder
+from learning.core.files import atomic_path
 from learning.core.networks import LeafClassifier, build_network
 from learning.core.scoring import embed_and_predict
 from learning.core.taxonomy import Taxonomy
@@ -28,9 +28,8 @@ def _embeddings_cached(
         return np.load(file)
     _, embeddings = embed_and_predict(network, images)
     if file is not None:
-        temporary = file.with_name(f".{file.name}.{os.getpid()}.npy")
-        np.save(temporary, embeddings)
-        os.replace(temporary, file)
+        with atomic_path(file) as temporary, temporary.open("wb") as handle:
+            np.save(handle, embeddings)
     return embeddings
 
 
@@ -74,7 +73,6 @@ def kept_features(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, flo
             continue
         kept.append(backbone.embed_files(paths, workers=args.threads))
         if file is not None:
-            temporary = file.with_name(f".{file.name}.{os.getpid()}.npy")
-            np.save(temporary, kept[-1])
-            os.replace(temporary, file)
+            with atomic_path(file) as temporary, temporary.open("wb") as handle:
+                np.save(handle, kept[-1])
     return kept[0], kept[1], time.perf_counter() - started

@@ -9,9 +9,6 @@ the next round trains on them.
 """
 
 import datetime as dt
-import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,13 +20,14 @@ from annotator.exceptions import InvalidInput
 from annotator.jobs import (
     Claim,
     Outcome,
+    job_body_run,
     job_claim,
-    job_heartbeat,
     job_held,
     job_send,
     jobs_recover,
 )
 from annotator.models import Item, Project
+from learning.core.files import atomic_path
 from learning.embeddings import (
     BackboneChoice,
     backbone_check,
@@ -37,8 +35,6 @@ from learning.embeddings import (
     backbone_choice_set,
 )
 from learning.models import PretrainRun
-
-logger = logging.getLogger(__name__)
 
 MIN_BUDGET_SECONDS = 10
 # What the worker needs besides the training itself: building the backbone, the save.
@@ -120,17 +116,10 @@ def _weights_write(state: dict, path: Path) -> None:
     """Atomically, as safetensors: the registry loads it as any local weights file."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Copies: safetensors refuses tensors that share memory (tied weights).
     tensors = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in state.items()}
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(tensors, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary))
 
 
 def _pretrain(run: PretrainRun, claim: Claim, *, deadline: float) -> tuple[str, dict]:
@@ -182,23 +171,19 @@ def _pretrain(run: PretrainRun, claim: Claim, *, deadline: float) -> tuple[str, 
 def pretrain_run_execute(*, run_id: int) -> Outcome:
     """Run a pretraining once, through the job runner; on success switch the project's
     backbone to the new weights (which queues their embeddings)."""
-    from celery.exceptions import SoftTimeLimitExceeded
-
     started = time.monotonic()
     claim = job_claim(PretrainRun, pk=run_id, stale_after=_stale_after())
     if claim is None:
         return Outcome.BUSY if job_held(PretrainRun, pk=run_id) else Outcome.SKIPPED
     run = PretrainRun.objects.select_related("project", "requested_by").get(pk=run_id)
-    try:
-        with job_heartbeat(claim, every=settings.ARBOR_TRAINING_HEARTBEAT_SECONDS):
-            weights, stats = _pretrain(run, claim, deadline=started + run.time_budget_s)
-    except SoftTimeLimitExceeded:
-        claim.finish(state=PretrainRun.State.FAILED, error="Time limit")
+    ran, result = job_body_run(
+        claim,
+        lambda: _pretrain(run, claim, deadline=started + run.time_budget_s),
+        every=settings.ARBOR_TRAINING_HEARTBEAT_SECONDS,
+    )
+    if not ran:
         return Outcome.FAILED
-    except Exception as error:
-        logger.exception("Pretraining %s failed", run_id)
-        claim.finish(state=PretrainRun.State.FAILED, error=f"{type(error).__name__}: {error}")
-        return Outcome.FAILED
+    weights, stats = result
     if not claim.finish(state=PretrainRun.State.SUCCEEDED, weights=weights, stats=stats):
         # Another worker took the run over: its weights, not these, are the run's.
         (Path(settings.ARBOR_WEIGHTS_DIR) / weights).unlink(missing_ok=True)

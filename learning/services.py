@@ -1,7 +1,6 @@
 """Writes of the learning side: training runs and what they leave behind."""
 
 import datetime as dt
-import logging
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,7 +10,7 @@ from django.utils import timezone
 from annotator.audit import audit_record
 from annotator.exceptions import InvalidInput, StaleLease
 from annotator.items import items_state_recompute
-from annotator.jobs import Outcome, job_claim, job_heartbeat, job_held, job_send, jobs_recover
+from annotator.jobs import Outcome, job_body_run, job_claim, job_held, job_send, jobs_recover
 from annotator.models import Annotation, AuditEvent, Project
 from annotator.selectors import (
     annotation_human_list,
@@ -19,8 +18,6 @@ from annotator.selectors import (
     taxonomy_node_resolve,
 )
 from learning.models import LabelIssue, TrainingRun
-
-logger = logging.getLogger(__name__)
 
 
 def _enqueue_run(run_id: int) -> None:
@@ -106,8 +103,6 @@ def training_run_execute(*, run_id: int) -> Outcome:
     until the heartbeat is stale, then it takes the run over. A run that succeeded or
     failed is left alone, so redelivery never writes a second version.
     """
-    from celery.exceptions import SoftTimeLimitExceeded
-
     claim = job_claim(TrainingRun, pk=run_id, stale_after=_stale_after())
     if claim is None:
         return Outcome.BUSY if job_held(TrainingRun, pk=run_id) else Outcome.SKIPPED
@@ -115,18 +110,15 @@ def training_run_execute(*, run_id: int) -> Outcome:
     TrainingRun.objects.filter(pk=run_id).update(
         human_labels=annotation_human_list(project=run.project).count()
     )
-    try:
+
+    def body():
         # Imported here: the web process never loads torch; an import error fails the run.
         from learning.pipeline import round_run
 
-        with job_heartbeat(claim, every=settings.ARBOR_TRAINING_HEARTBEAT_SECONDS):
-            result = round_run(run=run)
-    except SoftTimeLimitExceeded:
-        claim.finish(state=TrainingRun.State.FAILED, error="Time limit")
-        return Outcome.FAILED
-    except Exception as error:
-        logger.exception("Training run %s failed", run_id)
-        claim.finish(state=TrainingRun.State.FAILED, error=f"{type(error).__name__}: {error}")
+        return round_run(run=run)
+
+    ran, result = job_body_run(claim, body, every=settings.ARBOR_TRAINING_HEARTBEAT_SECONDS)
+    if not ran:
         return Outcome.FAILED
     claim.finish(
         state=TrainingRun.State.SUCCEEDED,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from annotator.exceptions import ImportRejected
 from annotator.imports.archive import Entry, StoredZip, entries_open
 from annotator.imports.images import image_inspect
-from annotator.items import items_state_recompute
+from annotator.items import STATISTICS_AFTER_ITEMS, items_state_recompute, items_statistics_refresh
 from annotator.jobs import Outcome, job_claim, job_heartbeat, job_held, job_send, jobs_recover
 from annotator.models import Annotation, ImportJob, Item, Project, Taxonomy, TaxonomyNode
 from annotator.selectors import taxonomy_current
@@ -264,6 +264,8 @@ def images_import(
         _job_finish(job, state=ImportJob.State.FAILED, error=error)
         raise
     _job_finish(job, state=ImportJob.State.SUCCEEDED)
+    if job.imported >= STATISTICS_AFTER_ITEMS:
+        items_statistics_refresh()
     if job.imported:
         transaction.on_commit(
             partial(images_imported.send, sender=ImportJob, project_id=project.pk)

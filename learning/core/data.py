@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from learning.core.files import atomic_path
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 
@@ -111,12 +112,10 @@ def load_image_folder(
         return ImageArray(np.load(array_file), relative, class_names)
 
     images = decode_images(paths, size, workers)
-    # Write to temporary names then rename, so an interrupted run never leaves a
-    # half-written cache that a later run would trust.
-    temporary = cache_dir / f".images-{key}.{os.getpid()}.npy"
-    np.save(temporary, images)
-    os.replace(temporary, array_file)
-    temporary_index = cache_dir / f".images-{key}.{os.getpid()}.json"
-    temporary_index.write_text(json.dumps(list(relative)))
-    os.replace(temporary_index, index_file)
+    # Replaced whole, so an interrupted run never leaves a half-written cache that a
+    # later run would trust.
+    with atomic_path(array_file) as temporary, temporary.open("wb") as file:
+        np.save(file, images)
+    with atomic_path(index_file) as temporary:
+        temporary.write_text(json.dumps(list(relative)))
     return ImageArray(images, relative, class_names)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from learning.core.files import atomic_path
 
 MERGE_AT = 64  # chunks
 
@@ -57,16 +58,8 @@ class EmbeddingStore:
     def _write(self, ids: np.ndarray, rows: np.ndarray) -> Path:
         # Names sort in writing order; the pid keeps two processes' names apart.
         path = self.folder / f"chunk-{time.time_ns():020d}-{os.getpid()}.npz"
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".chunk-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, ids=ids, rows=rows)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary, temporary.open("wb") as file:
+            np.savez(file, ids=ids, rows=rows)  # to a file object: no ".npz" appended
         return path
 
     def _read_all(self) -> tuple[np.ndarray, np.ndarray | None]:

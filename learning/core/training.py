@@ -18,8 +18,6 @@ Checkpoints carry the taxonomy and its fingerprint and are written atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from learning.core.files import atomic_path
 from learning.core.networks import LeafClassifier, build_network
 from learning.core.taxonomy import Taxonomy
 
@@ -342,7 +341,6 @@ def save_checkpoint(
     The file loads with ``torch.load(weights_only=True)``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "architecture": network.architecture,
@@ -353,16 +351,8 @@ def save_checkpoint(
         "state_dict": network.state_dict(),
         "metadata": metadata or {},
     }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
     return path
 
 

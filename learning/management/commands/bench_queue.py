@@ -30,6 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
+from annotator.items import items_statistics_refresh
 from annotator.models import Annotation, Item, Membership, Project
 from annotator.projects import project_create
 from learning.pipeline import WRITE_BATCH
@@ -144,6 +145,7 @@ class Command(BaseCommand):
                 )
                 for number in range(start, min(start + ROW_BATCH, items))
             )
+        items_statistics_refresh()  # as an import of this size does
         tokens = []
         for number in range(annotators):
             user = get_user_model().objects.create_user(

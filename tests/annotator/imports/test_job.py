@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.utils import timezone
 
 from annotator.imports.archive import StoredZip
@@ -281,3 +282,22 @@ def test_unexpected_error_fails_the_job_without_details(project, tmp_path, monke
     job = ImportJob.objects.get(project=project)
     assert job.state == ImportJob.State.FAILED
     assert job.error == "The import stopped on an unexpected RuntimeError; see the log."
+
+
+def _item_rows_planned() -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'annotator_item'")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_large_import_refreshes_the_planners_statistics(project, tmp_path, monkeypatch):
+    # Without it the queue's query is planned on the table as it was before the import.
+    source = write_files(tmp_path / "images", {f"{n}.jpg": image_bytes(n) for n in range(3)})
+    job = ImportJob.objects.create(project=project, source=str(source))
+    monkeypatch.setattr("annotator.imports.job.STATISTICS_AFTER_ITEMS", 3)
+    planned = _item_rows_planned()
+
+    import_job_run(job_id=job.pk)
+
+    assert planned < 3 <= _item_rows_planned()
