@@ -102,6 +102,23 @@ def item_create(project: Project, seed: int, **fields) -> Item:
     return item
 
 
+def items_bulk_create(project: Project, numbers: range, **fields) -> list[Item]:
+    """Item rows with no image file behind them, for tests that never open one."""
+    return Item.objects.bulk_create(
+        Item(
+            project=project,
+            original_name=f"{number}.png",
+            content_hash=f"{number:064x}",
+            format="PNG",
+            width=8,
+            height=8,
+            image=f"projects/{project.pk}/{number}.png",
+            **fields,
+        )
+        for number in numbers
+    )
+
+
 def node_of(project: Project, node: TaxonomyNode | str) -> TaxonomyNode:
     """``node`` itself, or the node at that path in the project's current taxonomy."""
     if isinstance(node, TaxonomyNode):

@@ -297,12 +297,24 @@ def weights_locate(
 
 
 def weights_load(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load every tensor whose name and shape match; refuse a file that matches nothing."""
+    """Load the file's tensors into ``model``, which must find every one of its own there
+    with its shape: a file of another architecture that shares some names (an ImageNet
+    resnet18 in a CIFAR one) is refused, never loaded in part. Tensors the model lacks
+    (an ImageNet classifier) are ignored, and so are BatchNorm's batch counters, which
+    many published files leave out."""
     own = model.state_dict()
-    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not matching:
-        raise ValueError(f"no weights in {source} match this architecture")
-    model.load_state_dict(matching, strict=False)
+    wrong = [
+        name
+        for name, tensor in own.items()
+        if not name.endswith("num_batches_tracked")
+        and (name not in state or state[name].shape != tensor.shape)
+    ]
+    if wrong:
+        raise ValueError(
+            f"{source} does not fit this architecture: {len(wrong)} of its {len(own)} "
+            f"tensors are missing or of another shape ({', '.join(wrong[:3])}, ...)"
+        )
+    model.load_state_dict({name: state[name] for name in own if name in state}, strict=False)
 
 
 # -- networks ---------------------------------------------------------------------------
@@ -386,7 +398,7 @@ def _torchvision_trunk(name: str) -> tuple[nn.Module, int, Callable[[nn.Module],
     model = getattr(torchvision.models, name)(weights=None)
 
     def strip(model: nn.Module) -> None:
-        # After loading, so that an ImageNet file (classifier included) loads whole.
+        # Before loading: the file's ImageNet classifier, if it has one, is not needed.
         if hasattr(model, "fc"):
             model.fc = nn.Identity()
         elif hasattr(model, "heads"):  # vision transformers
@@ -453,8 +465,8 @@ def backbone_create(
 
         model = open_clip.create_model(name.partition(":")[2], pretrained=None)
         trunk, dim = _ClipImages(model), model.visual.output_dim
+    strip(trunk)
     if file is not None:
         weights_load(model or trunk, read_state_dict(file), str(file))
-    strip(trunk)
     source = str(file) if file else ("fitted on the pool" if spec.fitted else "random init")
     return Backbone(spec, trunk, dim, source, model).eval()

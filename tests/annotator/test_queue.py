@@ -9,7 +9,7 @@ from django.utils import timezone
 from annotator import services
 from annotator.exceptions import TooManyLeases
 from annotator.models import Annotation, Assignment, Item, Membership
-from tests.factories import MembershipFactory, item_create
+from tests.factories import MembershipFactory, item_create, items_bulk_create
 from tests.helpers import answer
 
 
@@ -139,22 +139,6 @@ def test_one_person_holds_at_most_the_cap_of_open_leases(api, project, annotator
     assert client.post(url).status_code == 200
 
 
-def _bulk_items(project, count: int) -> None:
-    """Rows only: the concurrency tests never open the images."""
-    Item.objects.bulk_create(
-        Item(
-            project=project,
-            image=f"x/{n}.png",
-            original_name=f"{n}.png",
-            content_hash=f"{n:064x}",
-            format="PNG",
-            width=1,
-            height=1,
-        )
-        for n in range(count)
-    )
-
-
 def _run_annotators(project, users) -> tuple[list[int], list[Exception]]:
     """One thread per user, each taking and answering items until the queue is empty."""
     results, errors = [], []
@@ -187,7 +171,7 @@ def _work(project, user, results, errors):
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_annotators_get_every_item_exactly_once(project):
     assert connection.vendor == "postgresql"
-    _bulk_items(project, 2000)
+    items_bulk_create(project, range(2000))
     users = [MembershipFactory(project=project).user for _ in range(16)]
     results, errors = _run_annotators(project, users)
 
@@ -200,7 +184,7 @@ def test_sixteen_annotators_get_every_item_exactly_once(project):
 
 @pytest.mark.django_db(transaction=True)
 def test_budget_is_not_overshot_by_concurrent_annotators(project):
-    _bulk_items(project, 300)
+    items_bulk_create(project, range(300))
     project.max_human_annotations = 100
     project.save()
     users = [MembershipFactory(project=project).user for _ in range(8)]
@@ -213,7 +197,7 @@ def test_budget_is_not_overshot_by_concurrent_annotators(project):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_calls_of_one_person_stop_at_the_cap(project, settings):
     settings.ARBOR_MAX_OPEN_LEASES = 3
-    _bulk_items(project, 50)
+    items_bulk_create(project, range(50))
     user = MembershipFactory(project=project).user
     start = threading.Barrier(12)
     leased, refused = [], []
@@ -239,7 +223,7 @@ def test_concurrent_calls_of_one_person_stop_at_the_cap(project, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_expired_leases_are_rehanded_under_concurrency(project):
-    _bulk_items(project, 200)
+    items_bulk_create(project, range(200))
     abandoner = MembershipFactory(project=project).user
     abandoned = [services.queue_next(project=project, user=abandoner) for _ in range(50)]
     past = timezone.now() - dt.timedelta(seconds=1)

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from rest_framework.authtoken.models import Token
 
-from annotator.models import Item, Membership
+from annotator.models import Membership
 from annotator.selectors import taxonomy_current
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, items_bulk_create
 from tests.processes import PostgresCluster, WebServer, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -67,18 +67,7 @@ def _label(web, project_id: int, leaf: int, token: str, session: Session) -> Non
 
 def test_database_restart_loses_and_doubles_no_answer(project, tmp_path):
     leaf = taxonomy_current(project=project).nodes.filter(is_leaf=True).first().pk
-    Item.objects.bulk_create(
-        Item(
-            project=project,
-            original_name=f"{number}.png",
-            content_hash=f"{number:064x}",
-            format="PNG",
-            width=8,
-            height=8,
-            image=f"projects/{project.pk}/{number}.png",
-        )
-        for number in range(200)
-    )
+    items_bulk_create(project, range(200))
     tokens = [
         Token.objects.create(
             user=MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user

@@ -26,7 +26,7 @@ from annotator.models import (
 from annotator.selectors import taxonomy_current
 from learning import services
 from learning.models import LabelIssue, TrainingRun
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, items_bulk_create
 from tests.learning.conftest import answer_truthfully
 from tests.processes import wait_for
 
@@ -88,19 +88,7 @@ def test_import_killed_after_its_first_batch_is_finished_once(project, lead, wor
 
 def _labeled_items(project, annotator, count: int) -> None:
     leaf = taxonomy_current(project=project).nodes.filter(is_leaf=True).first()
-    items = Item.objects.bulk_create(
-        Item(
-            project=project,
-            original_name=f"{number}.png",
-            content_hash=f"{number:064x}",
-            format="PNG",
-            width=8,
-            height=8,
-            image=f"projects/{project.pk}/{number}.png",
-            state=Item.State.LABELED,
-        )
-        for number in range(count)
-    )
+    items = items_bulk_create(project, range(count), state=Item.State.LABELED)
     Annotation.objects.bulk_create(
         Annotation(
             project=project,

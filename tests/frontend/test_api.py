@@ -14,6 +14,7 @@ from tests.factories import (
     PredictionFactory,
     UserFactory,
     item_create,
+    items_bulk_create,
 )
 from tests.helpers import answer
 
@@ -188,19 +189,7 @@ def test_stats_of_a_new_project(api, project, lead):
 def _answered_in_bulk(project, users, first: int, count: int) -> None:
     """Items ``first`` to ``first + count`` of the project, each answered by every user."""
     cat = project.taxonomies.get().nodes.get(path="animal/cat")
-    items = Item.objects.bulk_create(
-        Item(
-            project=project,
-            original_name=f"{n}.png",
-            content_hash=f"{n:064x}",
-            image=f"{n}.png",
-            format="PNG",
-            width=8,
-            height=8,
-            state=Item.State.LABELED,
-        )
-        for n in range(first, first + count)
-    )
+    items = items_bulk_create(project, range(first, first + count), state=Item.State.LABELED)
     Annotation.objects.bulk_create(
         Annotation(project=project, item=item, annotator=user, node=cat, source="manual")
         for item in items

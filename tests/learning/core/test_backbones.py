@@ -77,6 +77,16 @@ def test_weights_from_the_hub_cache_or_a_safetensors_file_load_into_the_trunk(em
         assert backbone.embed(pixels).shape == (2, 512)
 
 
+def test_a_file_of_another_architecture_is_refused_not_loaded_in_part(tmp_path):
+    # An ImageNet resnet18 shares every name with the CIFAR one but its stem's shape.
+    save_file(
+        torchvision.models.resnet18(weights=None).state_dict(), str(tmp_path / "in.safetensors")
+    )
+
+    with pytest.raises(ValueError, match=r"does not fit this architecture: 1 of .*conv1"):
+        backbone_create("cifar-resnet18", weights=tmp_path / "in.safetensors")
+
+
 def test_unknown_names_list_the_choices():
     with pytest.raises(ValueError, match="patch-kmeans"):
         backbone_spec("resnet1000")

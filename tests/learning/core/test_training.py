@@ -194,7 +194,7 @@ def test_pretrained_backbone_weights_load_from_a_local_file_only(tmp_path, suffi
 def test_a_weights_file_for_another_architecture_is_refused(tmp_path):
     file = tmp_path / "other.pt"
     torch.save({"unrelated.weight": torch.zeros(3)}, file)
-    with pytest.raises(ValueError, match="no weights"):
+    with pytest.raises(ValueError, match="does not fit this architecture"):
         build_network("small-resnet", 10, weights=file)
 
 

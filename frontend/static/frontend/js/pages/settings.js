@@ -1,5 +1,5 @@
 // Project settings: PATCH only what changed; budgets are for admins alone (the API agrees).
-import { get, patch, request } from "../api.js";
+import { get, patch, post, request } from "../api.js";
 import { el, errorText, pageData, percent, say } from "../dom.js";
 
 const { project, is_admin: isAdmin } = pageData();
@@ -63,8 +63,7 @@ form.addEventListener("submit", async (event) => {
     fill(await patch(`/api/projects/${project}/`, changes));
     say(message, `Saved: ${Object.keys(changes).join(", ")}.`, "ok");
   } catch (error) {
-    const fields = error.data && typeof error.data === "object" ? Object.entries(error.data) : [];
-    say(message, fields.map(([name, text]) => `${name}: ${[text].flat().join(" ")}`).join("; ") || error.message, "error");
+    say(message, errorText(error), "error");
   }
 });
 
@@ -130,3 +129,80 @@ try {
 } catch (error) {
   say(backboneMessage, errorText(error), "error");
 }
+
+// Pretraining (/pretrain/): one run at a time per project; its list is polled while a run
+// is queued or running.
+const pretrainForm = document.getElementById("pretrain-form");
+const pretrainMessage = document.getElementById("pretrain-message");
+const pretrainUrl = `/api/projects/${project}/pretrain/`;
+const POLL_MS = 3000;
+const ACTIVE = new Set(["queued", "running"]);
+let poll = null;
+let wasActive = false;
+
+function duration(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${+(seconds / 60).toFixed(1)} min`;
+  return `${+(seconds / 3600).toFixed(1)} h`;
+}
+
+function outcome(run) {
+  if (run.state === "queued") return "Waiting for the worker.";
+  if (run.state === "running") return `Training since ${new Date(run.started_at).toLocaleTimeString()}.`;
+  if (run.state === "failed") return run.error || "Failed.";
+  const { steps, loss_first: first, loss_last: last, device, elapsed_s: elapsed } = run.stats;
+  return `${steps} steps on ${device} in ${duration(Math.round(elapsed))}, loss ${first} → ${last}; weights ${run.weights}.`;
+}
+
+function pretrainRow(run) {
+  return el(
+    "tr",
+    {},
+    el("td", { class: "num" }, run.id),
+    el("td", {}, run.backbone),
+    el("td", {}, run.state),
+    el("td", {}, duration(run.time_budget_s)),
+    el("td", {}, new Date(run.created_at).toLocaleString()),
+    el("td", { class: run.state === "failed" ? "error" : "" }, outcome(run)),
+  );
+}
+
+async function showPretrainRuns() {
+  clearTimeout(poll);
+  let active = wasActive;
+  try {
+    const { results: runs } = await get(`${pretrainUrl}?page_size=10`);
+    document.getElementById("pretrain-runs").replaceChildren(
+      ...(runs.length ? runs.map(pretrainRow) : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No pretraining yet."))]),
+    );
+    active = runs.some((run) => ACTIVE.has(run.state));
+    // A run that succeeded switched the backbone's weights: show them, so that saving
+    // the backbone form does not put the old ones back.
+    if (wasActive && !active) showBackbone(await get(backboneUrl));
+  } catch (error) {
+    say(pretrainMessage, errorText(error), "error");
+  }
+  wasActive = active;
+  // Disabled in the page until this runs: a click before would submit the form natively.
+  pretrainForm.querySelector("button").disabled = active;
+  if (active) poll = setTimeout(showPretrainRuns, POLL_MS);
+}
+
+pretrainForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const budget = Number(pretrainForm.elements.time_budget_s.value);
+  try {
+    const { status, data: run } = await post(pretrainUrl, { time_budget_s: budget });
+    say(
+      pretrainMessage,
+      status === 202 ? `Pretraining #${run.id} queued for ${duration(budget)}.` : `Pretraining #${run.id} is already ${run.state}.`,
+      "ok",
+    );
+    wasActive = true;
+  } catch (error) {
+    say(pretrainMessage, errorText(error), "error");
+  }
+  showPretrainRuns();
+});
+
+showPretrainRuns();
