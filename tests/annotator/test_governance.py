@@ -8,13 +8,14 @@ from annotator.audit import audit_record
 from annotator.budgets import budget_notices_record
 from annotator.models import Assignment, AuditEvent, Membership
 from annotator.projects import project_update
-from tests.annotator.test_queue import _bulk_items, _run_annotators
+from tests.annotator.test_queue import _run_annotators
 from tests.factories import (
     MembershipFactory,
     ModelVersionFactory,
     ProjectFactory,
     UserFactory,
     item_create,
+    items_bulk_create,
 )
 from tests.helpers import answer
 
@@ -312,7 +313,7 @@ def test_raising_the_budget_rearms_the_notices(project, annotator, admin_user):
 @pytest.mark.django_db(transaction=True)
 def test_notices_are_recorded_once_under_concurrent_submissions(project):
     assert connection.vendor == "postgresql"
-    _bulk_items(project, 150)
+    items_bulk_create(project, range(150))
     project.max_human_annotations = 60
     project.save()
     users = [MembershipFactory(project=project).user for _ in range(8)]
