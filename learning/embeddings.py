@@ -21,6 +21,7 @@ from django.db import transaction
 from annotator.exceptions import InvalidInput
 from annotator.models import Item, Project
 from learning.core.embedding_store import EmbeddingStore
+from learning.core.files import atomic_path
 from learning.models import ProjectBackbone
 
 logger = logging.getLogger(__name__)
@@ -158,9 +159,8 @@ def backbone_load(project: Project, choice: BackboneChoice, store: EmbeddingStor
     _, names = _image_names(ids)
     pixels = backbone.stream(names, batch_size=256, workers=workers, open_file=_open_file)
     backbone.fit(np.concatenate(list(pixels)))
-    temporary = fitted.with_name(".backbone.pt.tmp")
-    torch.save(backbone.trunk.state_dict(), temporary)
-    temporary.replace(fitted)
+    with atomic_path(fitted) as temporary:
+        torch.save(backbone.trunk.state_dict(), temporary)
     return backbone
 
 
