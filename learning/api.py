@@ -81,6 +81,7 @@ class PretrainRunOutputSerializer(serializers.ModelSerializer):
             "id",
             "project",
             "state",
+            "method",
             "backbone",
             "start_weights",
             "time_budget_s",
@@ -95,13 +96,17 @@ class PretrainRunOutputSerializer(serializers.ModelSerializer):
 
 
 class PretrainApi(ListAPIView):
-    """Self-supervised pretraining of the project's backbone on its own images (leads)."""
+    """Training of the project's backbone (leads): SimCLR on its own images, or a
+    fine-tune on its human labels."""
 
     serializer_class = PretrainRunOutputSerializer
 
     class InputSerializer(serializers.Serializer):
         time_budget_s = serializers.IntegerField(
             help_text="Seconds the training may take (ARBOR_PRETRAIN_MAX_SECONDS at most)"
+        )
+        method = serializers.ChoiceField(
+            choices=PretrainRun.Method.choices, default=PretrainRun.Method.SIMCLR
         )
 
     def get_queryset(self):
@@ -126,6 +131,7 @@ class PretrainApi(ListAPIView):
             project=project,
             requested_by=request.user,
             time_budget_s=data["time_budget_s"],
+            method=data["method"],
         )
         return Response(
             PretrainRunOutputSerializer(run).data,

@@ -185,8 +185,13 @@ class ProjectBackbone(models.Model):
 
 
 class PretrainRun(Job):
-    """Self-supervised pretraining of a project's backbone on its own pool, asked by a
-    lead with a time budget. On success the project switches to the weights it wrote."""
+    """Training of a project's backbone, asked by a lead with a time budget: SimCLR on
+    its own pool (no labels), or a fine-tune on its human labels. On success the project
+    switches to the weights it wrote."""
+
+    class Method(models.TextChoices):
+        SIMCLR = "simclr", "SimCLR on every image (no labels)"
+        FINETUNE = "finetune", "Fine-tune on the human labels"
 
     project = models.ForeignKey(
         "annotator.Project", on_delete=models.CASCADE, related_name="pretrain_runs"
@@ -195,7 +200,8 @@ class PretrainRun(Job):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     time_budget_s = models.PositiveIntegerField(help_text="Seconds the training may take")
-    backbone = models.CharField(max_length=200, help_text="The backbone pretrained")
+    method = models.CharField(max_length=20, choices=Method.choices, default=Method.SIMCLR)
+    backbone = models.CharField(max_length=200, help_text="The backbone trained")
     start_weights = models.CharField(
         max_length=255, blank=True, help_text="Weights file it started from; blank: standard"
     )

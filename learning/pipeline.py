@@ -22,11 +22,10 @@ from annotator.models import (
     ModelVersion,
     Prediction,
     Project,
-    Taxonomy,
-    TaxonomyNode,
 )
 from annotator.selectors import model_version_latest
 from learning.core import cascade
+from learning.core.backbones import Backbone
 from learning.core.calibration import head_calibrate, temperature_fit
 from learning.core.evaluation import (
     predicted_path_level_probabilities,
@@ -34,14 +33,13 @@ from learning.core.evaluation import (
     samples_evaluate,
 )
 from learning.core.label_review import labels_review
-from learning.core.networks import LeafClassifier
 from learning.core.propagation import pca_axes
 from learning.core.scoring import PoolScores, score_embeddings
 from learning.core.strategies import PoolState, route, select
-from learning.core.taxonomy import Taxonomy as CoreTaxonomy
-from learning.core.training import HeadConfig, save_checkpoint, train_head
+from learning.core.training import HeadConfig, save_head, train_head
 from learning.embeddings import pool_embeddings, project_folder
 from learning.guide import guide_examples_refresh
+from learning.labels import ProjectTaxonomy, human_labels
 from learning.models import TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -66,50 +64,9 @@ PREDICTION_FIELDS = [
 
 
 @dataclass
-class ProjectTaxonomy:
-    """The project's current taxonomy as the core sees it, and the way back to rows."""
-
-    taxonomy: Taxonomy
-    core: CoreTaxonomy
-    nodes: list[TaxonomyNode]  # by core node index
-
-    @classmethod
-    def load(cls, taxonomy: Taxonomy) -> "ProjectTaxonomy":
-        by_parent: dict[int | None, list[TaxonomyNode]] = {}
-        for node in taxonomy.nodes.order_by("position", "id"):
-            by_parent.setdefault(node.parent_id, []).append(node)
-        leaf_paths: list[str] = []
-
-        def walk(parent_id: int | None) -> None:
-            for node in by_parent.get(parent_id, []):
-                if node.is_leaf:
-                    leaf_paths.append(node.path)
-                walk(node.pk)
-
-        walk(None)
-        core = CoreTaxonomy.from_leaf_paths(leaf_paths, levels=taxonomy.levels or None)
-        by_path = {node.path: node for nodes in by_parent.values() for node in nodes}
-        return cls(taxonomy, core, [by_path[node.path] for node in core.nodes])
-
-    def core_index(self, node: TaxonomyNode) -> int:
-        return self.core.node_index(node.path)
-
-
-@dataclass
 class RoundResult:
     model_version: ModelVersion
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _human_labels(project: Project) -> dict[int, int]:
-    """The latest human answer of each item: item id -> node id."""
-    rows = (
-        Annotation.objects.filter(project=project)
-        .exclude(source=Annotation.Source.AUTO)
-        .order_by("item_id", "created_at", "id")
-        .values_list("item_id", "node_id")
-    )
-    return dict(rows)
 
 
 def _sample_draw(project: Project, candidates: np.ndarray, size: int, sample: str) -> np.ndarray:
@@ -142,16 +99,10 @@ def round_run(*, run: TrainingRun) -> RoundResult:
 
     # The kept embeddings: only items imported since they were computed are embedded now.
     embeddings, backbone = pool_embeddings(project=project, item_ids=item_ids)
-    network = LeafClassifier.on(backbone, core.num_leaves)
     timings["features_s"] = time.perf_counter() - started
 
-    node_by_id = {node.pk: node for node in taxonomy.nodes}
-    answers = _human_labels(project)
-    label = np.full(len(items), -1, dtype=np.int64)
-    for row, item_id in enumerate(item_ids.tolist()):
-        node = node_by_id.get(answers.get(item_id))
-        if node is not None:  # answers on another taxonomy version are left out
-            label[row] = taxonomy.core_index(node)
+    answers = human_labels(project, taxonomy)
+    label = np.array([answers.get(item_id, -1) for item_id in item_ids.tolist()], np.int64)
     held_out = np.isin(sample, [Item.Sample.SHADOW, Item.Sample.AUDIT])
     train = (label >= 0) & ~held_out
     unlabeled = state == Item.State.UNLABELED
@@ -160,7 +111,7 @@ def round_run(*, run: TrainingRun) -> RoundResult:
     started = time.perf_counter()
     head = train_head(embeddings[train], label[train], core, embeddings[pool], HeadConfig())
     temperature = _temperature(core, head, embeddings, label, sample)
-    network.head = head_calibrate(head, temperature)
+    head = head_calibrate(head, temperature)
     timings["train_s"] = time.perf_counter() - started
     started = time.perf_counter()
     scores = score_embeddings(head, embeddings, core)
@@ -196,7 +147,7 @@ def round_run(*, run: TrainingRun) -> RoundResult:
     # unlabeled item until it commits, and the queue (SKIP LOCKED) would hand out nothing
     # meanwhile. Each step can run again: a takeover of the run finds what is written.
     with transaction.atomic():
-        version = _model_version_write(run, taxonomy, network, metrics, backbone.weights)
+        version = _model_version_write(run, taxonomy, head, metrics, backbone)
         if project.auto_accept_enabled:
             sample = _cascade(project, version, taxonomy, scores, item_ids, sample, label, pool)
     predictions_write(version, taxonomy, scores, item_ids, unlabeled, sample, pool_rows, selection)
@@ -234,7 +185,7 @@ def _evaluate(core, scores: PoolScores, label, gold, sample, train, taxonomy) ->
 
 
 def _model_version_write(
-    run, taxonomy: ProjectTaxonomy, network, metrics, weights: str
+    run, taxonomy: ProjectTaxonomy, head, metrics, backbone: Backbone
 ) -> ModelVersion:
     """The run's model version; a redelivered run finds the one it already wrote."""
     project = run.project
@@ -245,7 +196,10 @@ def _model_version_write(
     latest = model_version_latest(project=project)
     number = latest.version + 1 if latest else 1
     checkpoint = project_folder(project) / f"model-v{number}.pt"
-    save_checkpoint(checkpoint, network, taxonomy.core, {"project": project.pk, "version": number})
+    name, weights = backbone.spec.name, backbone.weights
+    save_head(
+        checkpoint, head, taxonomy.core, name, weights, {"project": project.pk, "version": number}
+    )
     version = ModelVersion.objects.create(
         project=project,
         taxonomy=taxonomy.taxonomy,
@@ -253,7 +207,7 @@ def _model_version_write(
         checkpoint=str(checkpoint.relative_to(settings.MEDIA_ROOT)),
         human_labels=metrics["human_labels"],
         metrics=metrics,
-        backbone=network.architecture,
+        backbone=name,
         backbone_weights=weights,
     )
     TrainingRun.objects.filter(pk=run.pk).update(model_version=version)
@@ -344,14 +298,14 @@ def _auto_accept(project, version, taxonomy, scores, item_ids, sample, unlabeled
     """Accept every confident pool prediction above the audited threshold."""
     core = taxonomy.core
     confidence = predicted_path_probability(core, scores.leaf_probs, scores.predicted_path)
-    answers = _human_labels(project)
-    node_by_id = {node.pk: node for node in taxonomy.nodes}
+    answers = human_labels(project, taxonomy)
+    leaves = set(core.leaves)
     audited, correct = [], []
     for row in np.flatnonzero(sample == Item.Sample.AUDIT).tolist():
-        node = node_by_id.get(answers.get(int(item_ids[row])))
-        if node is not None and node.is_leaf:
+        index = answers.get(int(item_ids[row]), -1)
+        if index in leaves:
             audited.append(row)
-            correct.append(taxonomy.core_index(node) == scores.predicted_path[row, -1])
+            correct.append(index == scores.predicted_path[row, -1])
     chosen = cascade.threshold_choose(
         confidence[audited], np.array(correct, dtype=bool), target=project.auto_accept_target
     )

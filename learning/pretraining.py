@@ -1,8 +1,10 @@
-"""Self-supervised pretraining of a project's backbone on its own pool, as a job.
+"""Training of a project's backbone, as a job: self-supervised on its own pool, or a
+fine-tune on its human labels.
 
-A lead asks with a time budget; a worker on the ``training`` queue (CUDA when it has
-it) claims the run through the job runner, pretrains the project's backbone from the
-weights it uses now (``learning.core.pretrain``, SimCLR), writes the weights as a
+A lead asks with a time budget and a method; a worker on the ``training`` queue (CUDA
+when it has it) claims the run through the job runner, trains the project's backbone
+from the weights it uses now (``learning.core.pretrain``: SimCLR on every image, or
+``finetune`` on the labelled ones with the hierarchical loss), writes the weights as a
 safetensors file in ``ARBOR_WEIGHTS_DIR``, and makes them the project's backbone
 weights: the embeddings under them are then computed as for any backbone change, and
 the next round trains on them.
@@ -27,6 +29,7 @@ from annotator.jobs import (
     jobs_recover,
 )
 from annotator.models import Item, Project
+from annotator.selectors import taxonomy_current
 from learning.core.files import atomic_path
 from learning.embeddings import (
     BackboneChoice,
@@ -34,9 +37,12 @@ from learning.embeddings import (
     backbone_choice_get,
     backbone_choice_set,
 )
+from learning.labels import ProjectTaxonomy, human_labels
 from learning.models import PretrainRun
 
 MIN_BUDGET_SECONDS = 10
+# A fine-tune on fewer labels than this would mostly learn their noise.
+MIN_FINETUNE_LABELS = 20
 # What the worker needs besides the training itself: building the backbone, the save.
 OVERHEAD_SECONDS = 300
 
@@ -53,11 +59,16 @@ def _enqueue(run_id: int) -> None:
 
 
 def pretrain_run_request(
-    *, project: Project, requested_by: AbstractBaseUser | None, time_budget_s: int
+    *,
+    project: Project,
+    requested_by: AbstractBaseUser | None,
+    time_budget_s: int,
+    method: str = PretrainRun.Method.SIMCLR,
 ) -> tuple[PretrainRun, bool]:
-    """Queue a pretraining of the project's backbone, unless one is queued or running:
-    ``(run, created)``. InvalidInput for a budget out of range or a backbone that cannot
-    be pretrained (patch-kmeans learns no weights by gradient; missing weights)."""
+    """Queue a training of the project's backbone, unless one is queued or running:
+    ``(run, created)``. InvalidInput for a budget out of range, a backbone that cannot
+    be trained (patch-kmeans learns no weights by gradient; missing weights), or a
+    fine-tune with too few human labels."""
     if not MIN_BUDGET_SECONDS <= time_budget_s <= settings.ARBOR_PRETRAIN_MAX_SECONDS:
         raise InvalidInput(
             f"time_budget_s must be between {MIN_BUDGET_SECONDS} and "
@@ -72,12 +83,21 @@ def pretrain_run_request(
             f"{choice.name} is fitted on the pool, not trained: choose a network backbone "
             "(small-resnet, resnet18, ...) to pretrain."
         )
+    if method == PretrainRun.Method.FINETUNE:
+        labels = len(human_labels(project, _taxonomy(project)))
+        if labels < MIN_FINETUNE_LABELS:
+            raise InvalidInput(
+                f"Fine-tuning needs at least {MIN_FINETUNE_LABELS} human labels on the "
+                f"current taxonomy; this project has {labels}. Label more, or pretrain "
+                "with SimCLR, which needs none."
+            )
     try:
         with transaction.atomic():
             run = PretrainRun.objects.create(
                 project=project,
                 requested_by=requested_by,
                 time_budget_s=time_budget_s,
+                method=method,
                 backbone=choice.name,
                 start_weights=choice.weights,
             )
@@ -87,7 +107,10 @@ def pretrain_run_request(
         ).first()
         if active is None:  # it finished in between
             return pretrain_run_request(
-                project=project, requested_by=requested_by, time_budget_s=time_budget_s
+                project=project,
+                requested_by=requested_by,
+                time_budget_s=time_budget_s,
+                method=method,
             )
         return active, False
     transaction.on_commit(lambda: _enqueue(run.pk))
@@ -122,13 +145,19 @@ def _weights_write(state: dict, path: Path) -> None:
         save_file(tensors, str(temporary))
 
 
+def _taxonomy(project: Project) -> ProjectTaxonomy:
+    return ProjectTaxonomy.load(taxonomy_current(project=project))
+
+
 def _pretrain(run: PretrainRun, claim: Claim, *, deadline: float) -> tuple[str, dict]:
     """Train and write the weights; ``(file name, stats)``."""
+    import numpy as np
     from PIL import Image
+    from torch import nn
 
     from learning.core.backbones import backbone_create
     from learning.core.decode import image_decode
-    from learning.core.pretrain import pretrain
+    from learning.core.pretrain import finetune, pretrain
 
     choice = BackboneChoice(run.backbone, run.start_weights)
     backbone = backbone_create(
@@ -147,19 +176,33 @@ def _pretrain(run: PretrainRun, claim: Claim, *, deadline: float) -> tuple[str, 
                 file, resize=spec.resize, crop=spec.crop, interpolation=interpolation
             )
 
-    names = list(
-        Item.objects.filter(project=run.project).order_by("pk").values_list("image", flat=True)
-    )
-    result = pretrain(
-        backbone,
-        names,
-        decode=decode,
-        time_budget_s=max(1.0, deadline - time.monotonic()),
-        seed=run.pk,
-        input_size=spec.crop,
-        batch_size=settings.ARBOR_PRETRAIN_BATCH_SIZE,
-        workers=settings.ARBOR_DECODE_WORKERS,
-    )
+    items = Item.objects.filter(project=run.project).order_by("pk")
+    if run.method == PretrainRun.Method.FINETUNE:
+        taxonomy = _taxonomy(run.project)
+        labels = human_labels(run.project, taxonomy)
+        names = dict(items.filter(pk__in=list(labels)).values_list("pk", "image"))
+        # The labelled images only, in memory: a few thousand at the backbone's size.
+        images = np.stack([decode(names[item]) for item in names])
+        result = finetune(
+            backbone,
+            nn.Linear(backbone.embedding_dim, taxonomy.core.num_leaves),
+            images,
+            np.array([labels[item] for item in names], dtype=np.int64),
+            taxonomy=taxonomy.core,
+            time_budget_s=max(1.0, deadline - time.monotonic()),
+            seed=run.pk,
+        )
+    else:
+        result = pretrain(
+            backbone,
+            list(items.values_list("image", flat=True)),
+            decode=decode,
+            time_budget_s=max(1.0, deadline - time.monotonic()),
+            seed=run.pk,
+            input_size=spec.crop,
+            batch_size=settings.ARBOR_PRETRAIN_BATCH_SIZE,
+            workers=settings.ARBOR_DECODE_WORKERS,
+        )
     if not result.steps:
         raise RuntimeError("The time budget ran out before the first step: give it more time.")
     name = _weights_name(run, claim)

@@ -343,7 +343,7 @@ class _Evaluation:
     def __init__(self, project: Project, folder: Path):
         from learning.core.data import list_image_folder
         from learning.embeddings import backbone_ready
-        from learning.pipeline import ProjectTaxonomy
+        from learning.labels import ProjectTaxonomy
 
         self.taxonomy = ProjectTaxonomy.load(taxonomy_current(project=project)).core
         paths = list_image_folder(folder)
@@ -354,10 +354,10 @@ class _Evaluation:
         from django.conf import settings
 
         from learning.core.scoring import score_embeddings
-        from learning.core.training import load_checkpoint
+        from learning.core.training import load_head
 
-        network = load_checkpoint(Path(settings.MEDIA_ROOT) / version.checkpoint).network
-        scores = score_embeddings(network.head, self.embeddings, self.taxonomy)
+        head = load_head(Path(settings.MEDIA_ROOT) / version.checkpoint, self.taxonomy).head
+        scores = score_embeddings(head, self.embeddings, self.taxonomy)
         return self.taxonomy.evaluate(scores.leaf_probs, self.truth)
 
 

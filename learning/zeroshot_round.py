@@ -23,7 +23,8 @@ from learning.core.zeroshot import (
     node_text_embeddings,
 )
 from learning.embeddings import backbone_choice_get, pool_embeddings
-from learning.pipeline import ProjectTaxonomy, predictions_write
+from learning.labels import ProjectTaxonomy
+from learning.pipeline import predictions_write
 
 logger = logging.getLogger(__name__)
 

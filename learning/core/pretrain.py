@@ -23,7 +23,6 @@ Backbones take 0..255 float images ``(N, 3, H, W)`` and normalise them themselve
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from learning.core.networks import LeafClassifier
 from learning.core.taxonomy import Taxonomy
-from learning.core.training import TrainConfig, train_network
+from learning.core.training import StepBudget, TrainConfig, cosine_rates, train_network
 
 # Blurring a 32 px image destroys it; SimCLR's CIFAR setting leaves blur out.
 BLUR_MIN_SIZE = 64
@@ -62,12 +61,37 @@ class PretrainResult:
     device: str
     elapsed_s: float
     losses: list[float] = field(default_factory=list)
+    method: str = "simclr"
+
+    @classmethod
+    def of(
+        cls,
+        backbone: nn.Module,
+        budget: StepBudget,
+        losses: list[float],
+        batch_size: int,
+        device: torch.device,
+        method: str,
+    ) -> PretrainResult:
+        """The result of a loop run under ``budget``, one loss per step."""
+        return cls(
+            state_dict={
+                name: value.detach().cpu() for name, value in backbone.state_dict().items()
+            },
+            steps=len(losses),
+            images_seen=len(losses) * batch_size,
+            stop_reason=StopReason.TIME_BUDGET if budget.out_of_time else StopReason.MAX_STEPS,
+            device=str(device),
+            elapsed_s=budget.elapsed_s,
+            losses=losses,
+            method=method,
+        )
 
     def stats(self) -> dict[str, Any]:
         """A JSON-able summary (no weights): mean loss of the first and last tenth."""
         tenth = max(1, len(self.losses) // 10)
         return {
-            "method": "simclr",
+            "method": self.method,
             "steps": self.steps,
             "images_seen": self.images_seen,
             "stop_reason": self.stop_reason,
@@ -195,9 +219,7 @@ def simclr_train(
     (on any device: a GPU worker makes them on the GPU, ``learning.gpu_pretrain``).
     Budget, steps and learning-rate schedule as in :func:`pretrain`.
     """
-    if time_budget_s <= 0:
-        raise ValueError(f"time_budget_s must be positive, got {time_budget_s}")
-    started = clock()
+    budget = StepBudget(max_steps, time_budget_s, clock)
     backbone.to(device)
     head = SimCLRProjectionHead(_embedding_dim(backbone, input_size, device), 512, 128).to(device)
     model = nn.Sequential(backbone, head).to(memory_format=torch.channels_last)
@@ -211,18 +233,9 @@ def simclr_train(
     base_rates = [group["lr"] for group in optimizer.param_groups]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     losses: list[float] = []
-    slowest, previous, stop = 0.0, started, StopReason.MAX_STEPS
     model.train()
-    for step in range(max_steps):
-        now = clock()
-        slowest = max(slowest, now - previous) if step else 0.0
-        previous = now
-        if now - started + slowest > time_budget_s:
-            stop = StopReason.TIME_BUDGET
-            break
-        progress = max(step / max_steps, (now - started) / time_budget_s)
-        for group, rate in zip(optimizer.param_groups, base_rates, strict=True):
-            group["lr"] = rate * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    while (progress := budget.next()) is not None:
+        cosine_rates(optimizer, base_rates, progress)
         first, second = (
             v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             for v in next(batches)
@@ -234,15 +247,7 @@ def simclr_train(
         optimizer.step()
         losses.append(float(loss.detach()))
     backbone.eval()
-    return PretrainResult(
-        state_dict={name: tensor.detach().cpu() for name, tensor in backbone.state_dict().items()},
-        steps=len(losses),
-        images_seen=len(losses) * batch_size,
-        stop_reason=stop,
-        device=str(device),
-        elapsed_s=clock() - started,
-        losses=losses,
-    )
+    return PretrainResult.of(backbone, budget, losses, batch_size, device, "simclr")
 
 
 def finetune(
@@ -252,31 +257,34 @@ def finetune(
     labels: np.ndarray,
     *,
     taxonomy: Taxonomy,
+    time_budget_s: float,
     device: str | torch.device | None = None,
-    epochs: int = 10,
+    max_epochs: int = 30,
     batch_size: int = 64,
     learning_rate: float = 0.01,
     seed: int = 0,
-) -> LeafClassifier:
+    clock: Callable[[], float] = time.monotonic,
+) -> PretrainResult:
     """Fine-tune ``backbone`` and ``head`` on human labels (meant for a GPU worker).
 
     ``images``: uint8 ``(N, H, W, 3)`` at the backbone's input size; ``labels``: taxonomy
     node indices at any level (a coarse-only answer teaches through its leaves). This is
     :func:`learning.core.training.train_network` (balanced sampling, flips and shifts,
     the hierarchical loss) on the chosen device, with a smaller rate than from scratch
-    so the pretrained features are adjusted rather than overwritten. Both modules are
-    trained in place; the returned network holds them.
+    so the pretrained features are adjusted rather than overwritten, for ``max_epochs``
+    or the time budget, whichever ends first. Both modules are trained in place.
     """
+    device = resolve_device(device)
     # The backbone normalises 0..255 pixels itself: the classifier passes them through.
     network = LeafClassifier(
         "finetune", backbone, head.in_features, head.out_features, (0.0,) * 3, (1.0,) * 3
     )
     network.head = head
-    network.to(resolve_device(device))
-    config = TrainConfig(
-        epochs=epochs,
-        batch_size=min(batch_size, len(labels)),
-        learning_rate=learning_rate,
-        seed=seed,
-    )
-    return train_network(network, images, labels, taxonomy, config=config)
+    network.to(device)
+    batch = min(batch_size, len(labels))
+    steps = max(1, len(labels) // batch) * max_epochs
+    budget = StepBudget(steps, time_budget_s, clock)
+    config = TrainConfig(batch_size=batch, learning_rate=learning_rate, seed=seed)
+    losses: list[float] = []
+    train_network(network, images, labels, taxonomy, config=config, budget=budget, losses=losses)
+    return PretrainResult.of(backbone, budget, losses, batch, device, "finetune")

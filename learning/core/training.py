@@ -13,11 +13,15 @@ Two ways to train:
   and confident pseudo-labels on unlabeled images; run less often.
 
 Both are deterministic under a seed (single-process data order, seeded generators).
-Checkpoints carry the taxonomy and its fingerprint and are written atomically.
+A saved head carries its taxonomy with its fingerprint, names the backbone it reads, and is
+written atomically.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from learning.core.files import atomic_path
-from learning.core.networks import LeafClassifier, build_network
+from learning.core.networks import LeafClassifier
 from learning.core.taxonomy import Taxonomy
 
-CHECKPOINT_FORMAT = 1
+HEAD_FORMAT = "head-1"
 
 
 class TaxonomyMismatchError(ValueError):
@@ -211,6 +215,53 @@ def train_head(
 # -- the full fine-tune -----------------------------------------------------------------
 
 
+class StepBudget:
+    """Steps of a training loop within ``max_steps`` and an optional time budget.
+
+    :meth:`next` gives each step's progress in ``[0, 1]`` (steps or time, whichever is
+    further along, so a loop cut by its budget still ends at a small cosine rate), or
+    ``None`` to stop before a step that would end past the budget, judged by the slowest
+    step so far.
+    """
+
+    def __init__(
+        self,
+        max_steps: int,
+        time_budget_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if time_budget_s is not None and time_budget_s <= 0:
+            raise ValueError(f"time_budget_s must be positive, got {time_budget_s}")
+        self.max_steps, self.time_budget_s, self.clock = max_steps, time_budget_s, clock
+        self.started = self.previous = clock()
+        self.steps, self.slowest, self.out_of_time = 0, 0.0, False
+
+    def next(self) -> float | None:
+        if self.steps >= self.max_steps:
+            return None
+        progress = self.steps / self.max_steps
+        if self.time_budget_s is not None:
+            now = self.clock()
+            self.slowest = max(self.slowest, now - self.previous) if self.steps else 0.0
+            self.previous = now
+            if now - self.started + self.slowest > self.time_budget_s:
+                self.out_of_time = True
+                return None
+            progress = max(progress, (now - self.started) / self.time_budget_s)
+        self.steps += 1
+        return min(progress, 1.0)
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.clock() - self.started
+
+
+def cosine_rates(optimizer: torch.optim.Optimizer, base_rates: list[float], progress: float):
+    """Set each group's rate on the cosine from its base rate (progress 0) to 0 (1)."""
+    for group, rate in zip(optimizer.param_groups, base_rates, strict=True):
+        group["lr"] = rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Settings for :func:`train_network`."""
@@ -251,14 +302,19 @@ def train_network(
     taxonomy: Taxonomy,
     unlabeled_images: np.ndarray | None = None,
     config: TrainConfig | None = None,
+    *,
+    budget: StepBudget | None = None,
+    losses: list[float] | None = None,
 ) -> LeafClassifier:
     """Fine-tune the whole network on uint8 NHWC ``images`` labelled at any level.
 
     Labelled batches are drawn with probability ``1 / count(label)`` (balanced sampling).
     With ``unlabeled_images``, each step also draws unlabeled images, pseudo-labels
     those whose prediction on a plain view is above the threshold and trains on an
-    augmented view of them (a light FixMatch). SGD with momentum and a cosine schedule.
-    The network is trained in place and returned.
+    augmented view of them (a light FixMatch). SGD with momentum and a cosine schedule
+    over ``config.epochs``, or over ``budget`` (its steps and time) when one is given;
+    each step's loss is appended to ``losses``. The network is trained in place and
+    returned.
     """
     config = config or TrainConfig()
     if config.threads:
@@ -273,7 +329,7 @@ def train_network(
     membership = _membership_tensor(taxonomy).to(device)
     sampling = torch.from_numpy(balanced_weights(node_labels).astype(np.float64))
     steps_per_epoch = max(1, len(node_labels) // config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    budget = budget or StepBudget(steps_per_epoch * config.epochs)
     optimizer = torch.optim.SGD(
         network.parameters(),
         lr=config.learning_rate,
@@ -281,11 +337,12 @@ def train_network(
         nesterov=True,
         weight_decay=config.weight_decay,
     )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
+    base_rates = [group["lr"] for group in optimizer.param_groups]
     labels = torch.from_numpy(node_labels)
     use_unlabeled = unlabeled_images is not None and len(unlabeled_images) > 0
     network.train()
-    for _ in range(total_steps):
+    while (progress := budget.next()) is not None:
+        cosine_rates(optimizer, base_rates, progress)
         rows = torch.multinomial(sampling, config.batch_size, replacement=True, generator=generator)
         batch = _to_tensor(images[rows.numpy()])
         if config.augment:
@@ -299,7 +356,8 @@ def train_network(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        schedule.step()
+        if losses is not None:
+            losses.append(float(loss.detach()))
     network.eval()
     return network
 
@@ -326,29 +384,30 @@ def _pseudo_label_loss(
     return F.cross_entropy(logits, target[keep], reduction="sum") / count
 
 
-# -- checkpoints ------------------------------------------------------------------------
+# -- checkpoints: heads on a frozen backbone ---------------------------------------------
 
 
-def save_checkpoint(
+def save_head(
     path: str | Path,
-    network: LeafClassifier,
+    head: nn.Linear,
     taxonomy: Taxonomy,
+    backbone: str,
+    weights: str,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the network with its taxonomy atomically (temp file + ``os.replace``).
+    """Write a head fitted on a frozen backbone's kept embeddings, atomically.
 
-    A reader never sees a half-written file: it gets the old checkpoint or the new one.
-    The file loads with ``torch.load(weights_only=True)``.
+    The backbone is named, not copied: its weights stay in their one file, so a model
+    version costs kilobytes, not the 45-95 MB of a torchvision backbone each time.
     """
     path = Path(path)
     payload = {
-        "format": CHECKPOINT_FORMAT,
-        "architecture": network.architecture,
-        "embedding_dim": network.embedding_dim,
-        "centroids": _centroid_count(network),
+        "format": HEAD_FORMAT,
+        "backbone": backbone,
+        "weights": weights,
         "taxonomy": taxonomy.to_dict(),
         "taxonomy_fingerprint": taxonomy.fingerprint,
-        "state_dict": network.state_dict(),
+        "state_dict": head.state_dict(),
         "metadata": metadata or {},
     }
     with atomic_path(path) as temporary:
@@ -356,47 +415,41 @@ def save_checkpoint(
     return path
 
 
-def _centroid_count(network: LeafClassifier) -> int:
-    centroids = getattr(network.backbone, "centroids", None)
-    return int(centroids.shape[0]) if isinstance(centroids, torch.Tensor) else 0
-
-
 @dataclass
-class LoadedCheckpoint:
-    """A network restored from disk, with the taxonomy it was trained for."""
+class LoadedHead:
+    """A head restored from disk, with the backbone (name, weights) it reads."""
 
-    network: LeafClassifier
+    head: nn.Linear
     taxonomy: Taxonomy
+    backbone: str
+    weights: str
     metadata: dict[str, Any]
 
 
-def load_checkpoint(path: str | Path, taxonomy: Taxonomy | None = None) -> LoadedCheckpoint:
-    """Load a checkpoint (``weights_only=True``); refuse one made for another taxonomy.
+def load_head(path: str | Path, taxonomy: Taxonomy | None = None) -> LoadedHead:
+    """Load a head saved by :func:`save_head` (``weights_only=True``).
 
-    With ``taxonomy`` given, its fingerprint must equal the checkpoint's, otherwise
+    With ``taxonomy`` given, its fingerprint must equal the file's, otherwise
     :class:`TaxonomyMismatchError` explains which taxonomies differ.
     """
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not a learning-core checkpoint (format {payload.get('format')!r})"
-        )
+    if payload.get("format") != HEAD_FORMAT:
+        raise ValueError(f"{path} is not a head file (format {payload.get('format')!r})")
     stored = Taxonomy.from_dict(payload["taxonomy"])
     if stored.fingerprint != payload["taxonomy_fingerprint"]:
         raise ValueError(f"{path} is corrupt: its taxonomy does not match its fingerprint")
     if taxonomy is not None and taxonomy.fingerprint != stored.fingerprint:
         raise TaxonomyMismatchError(
-            f"checkpoint {path} was trained for taxonomy {stored.name!r} "
+            f"head {path} was trained for taxonomy {stored.name!r} "
             f"(fingerprint {stored.fingerprint}, leaves {list(stored.leaf_names)}), "
             f"not for {taxonomy.name!r} (fingerprint {taxonomy.fingerprint}, "
             f"leaves {list(taxonomy.leaf_names)}); retrain for the new taxonomy"
         )
-    network = build_network(
-        payload["architecture"], stored.num_leaves, centroids=payload["centroids"] or 400
-    )
-    network.load_state_dict(payload["state_dict"])
-    network.eval()
-    return LoadedCheckpoint(network, stored, payload["metadata"])
+    weight = payload["state_dict"]["weight"]
+    head = nn.Linear(weight.shape[1], weight.shape[0])
+    head.load_state_dict(payload["state_dict"])
+    head.eval()
+    return LoadedHead(head, stored, payload["backbone"], payload["weights"], payload["metadata"])
 
 
 def config_dict(config: HeadConfig | TrainConfig) -> dict[str, Any]:

@@ -150,34 +150,38 @@ def test_a_fitted_backbone_is_refused_and_a_network_one_pretrained(page, cifar):
     login(page, member(project, Membership.Role.LEAD))
     page.goto(f"/projects/{project.pk}/settings/")
 
-    page.get_by_role("button", name="Start pretraining").click()  # on patch-kmeans
+    page.get_by_role("button", name="Start training").click()  # on patch-kmeans
     expect(page.locator("#pretrain-message")).to_have_text(
         "patch-kmeans is fitted on the pool, not trained: choose a network backbone "
         "(small-resnet, resnet18, ...) to pretrain."
     )
-    expect(page.locator("#pretrain-runs")).to_have_text("No pretraining yet.")
+    expect(page.locator("#pretrain-runs")).to_have_text("No training yet.")
 
     ProjectBackbone.objects.create(project=project, name="small-resnet")
     page.reload()
+    page.get_by_label("Method").select_option("finetune")  # nothing is labelled yet
+    page.get_by_role("button", name="Start training").click()
+    expect(page.locator("#pretrain-message")).to_contain_text(
+        "Fine-tuning needs at least 20 human labels on the current taxonomy; this project has 0."
+    )
+    page.get_by_label("Method").select_option("simclr")
     page.get_by_label("Time budget").select_option("10")  # the API's minimum
     with page.expect_response(
         lambda response: response.url.endswith("/pretrain/") and response.request.method == "POST",
         timeout=60_000,
     ):
-        page.get_by_role("button", name="Start pretraining").click()
+        page.get_by_role("button", name="Start training").click()
 
     run = PretrainRun.objects.get(project=project)
-    expect(page.locator("#pretrain-message")).to_have_text(
-        f"Pretraining #{run.pk} queued for 10 s."
-    )
+    expect(page.locator("#pretrain-message")).to_have_text(f"SimCLR #{run.pk} queued for 10 s.")
     cells = page.locator("#pretrain-runs tr td")
     if run.state == PretrainRun.State.SUCCEEDED:  # eager: it ran before the answer
         result = re.compile(rf"^{run.stats['steps']} steps on cpu in \d+ s, loss [\d.]+ → [\d.]+")
         expect(cells).to_have_text(
-            [str(run.pk), "small-resnet", "succeeded", "10 s", re.compile(r"\d"), result]
+            [str(run.pk), "SimCLR", "small-resnet", "succeeded", "10 s", re.compile(r"\d"), result]
         )
         # The page shows the weights the project switched to, not the ones it loaded.
         expect(page.locator("#backbone-form input[name=weights]")).to_have_value(run.weights)
     else:  # a real worker: listed while it waits or runs; no second start meanwhile
-        expect(cells.nth(2)).to_have_text(re.compile("queued|running|succeeded"))
-        expect(page.get_by_role("button", name="Start pretraining")).to_be_disabled()
+        expect(cells.nth(3)).to_have_text(re.compile("queued|running|succeeded"))
+        expect(page.get_by_role("button", name="Start training")).to_be_disabled()

@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from annotator.models import Item, Membership, ModelVersion
 from learning.guide import guide_examples_refresh
+from learning.labels import ProjectTaxonomy
 from learning.models import GuideDefinition, LabelIssue
-from learning.pipeline import ProjectTaxonomy
 from tests.factories import ModelVersionFactory
 from tests.frontend.conftest import close_quietly, login, member, predict
 from tests.helpers import answer

@@ -8,8 +8,8 @@ from annotator import selectors
 from annotator.models import Item
 from annotator.taxonomy.versions import taxonomy_version_create
 from learning.guide import guide_examples_refresh, guide_read
+from learning.labels import ProjectTaxonomy
 from learning.models import GuideDefinition, GuideExample
-from learning.pipeline import ProjectTaxonomy
 from tests.factories import AnnotationFactory, ModelVersionFactory, item_create
 
 LEAVES = ["vehicle/airplane", "vehicle/truck", "animal/cat", "animal/dog", "animal/frog"]

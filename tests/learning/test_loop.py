@@ -191,6 +191,24 @@ def test_label_review_flags_wrong_human_labels_and_a_lead_resolves_them(
     assert correction.node == truth and correction.source == Annotation.Source.CORRECTED
 
 
+def _served_first(project, leaves: int, per_leaf: int) -> None:
+    """The queue serves ``per_leaf`` items of each of the first ``leaves`` leaves first.
+
+    Before a model the queue's order is random, and 40 random answers of 400 miss a
+    whole leaf one time in seven (10 x 0.9^40).
+    """
+    for leaf in project.taxonomies.get().nodes.filter(is_leaf=True).order_by("id")[:leaves]:
+        first = Item.objects.filter(project=project, ground_truth=leaf).order_by("id")[:per_leaf]
+        Item.objects.filter(pk__in=list(first.values_list("pk", flat=True))).update(priority=10)
+
+
+def _cascade_on(project) -> None:
+    project.auto_accept_enabled = True
+    project.auto_accept_target = 0.9
+    project.audit_size = 80
+    project.save()
+
+
 @pytest.mark.django_db
 def test_cascade_audits_then_auto_accepts_and_can_be_revoked(
     easy_project, django_capture_on_commit_callbacks, api
@@ -201,14 +219,12 @@ def test_cascade_audits_then_auto_accepts_and_can_be_revoked(
     project = easy_project
     annotator = MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user
     lead = MembershipFactory(project=project, role=Membership.Role.LEAD).user
+    _served_first(project, leaves=10, per_leaf=4)  # every leaf labelled: see the next test
     answer_truthfully(project, annotator, 40)
     uncalibrated = _train(project, django_capture_on_commit_callbacks)  # draws the shadow sample
     answer_truthfully(project, annotator, 20)  # the shadow sample calibrates the next model
     # Switched on now, so the calibrated model is the one that draws the audit sample.
-    project.auto_accept_enabled = True
-    project.auto_accept_target = 0.9
-    project.audit_size = 80
-    project.save()
+    _cascade_on(project)
     first = _train(project, django_capture_on_commit_callbacks)
     assert first.state == TrainingRun.State.SUCCEEDED, first.error
     # Sharper or softer depends on the draw; fitted at all is what the shadow labels give.
@@ -245,6 +261,29 @@ def test_cascade_audits_then_auto_accepts_and_can_be_revoked(
     assert AuditEvent.objects.filter(project=project, action="autolabel.revoke").exists()
     unlabeled = Item.objects.filter(project=project, state=Item.State.UNLABELED)
     assert unlabeled.count() == 400 - 60 - audited
+
+
+@pytest.mark.django_db
+def test_a_model_blind_to_some_leaves_is_too_unsure_to_audit(
+    easy_project, django_capture_on_commit_callbacks
+):
+    """The shadow sample shows the model confidently wrong on the leaves no one labelled;
+    its calibration then leaves no prediction sure enough to audit or accept."""
+    project = easy_project
+    annotator = MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user
+    _served_first(project, leaves=7, per_leaf=6)  # 3 leaves of 10 never labelled
+    answer_truthfully(project, annotator, 42)
+    _train(project, django_capture_on_commit_callbacks)  # draws the shadow sample
+    answer_truthfully(project, annotator, 20)
+    _cascade_on(project)
+
+    run = _train(project, django_capture_on_commit_callbacks)
+
+    metrics = run.model_version.metrics
+    assert metrics["shadow"]["acc_fine"] < 0.9 and metrics["temperature"] > 1.0, metrics
+    assert not Item.objects.filter(project=project, sample=Item.Sample.AUDIT).exists()
+    assert metrics["cascade"] == {"audited": 0, "correct": 0, "accepted": 0}
+    assert not Annotation.objects.filter(source=Annotation.Source.AUTO).exists()
 
 
 def test_a_run_whose_message_is_lost_is_sent_again_by_recovery(

@@ -8,10 +8,13 @@ import torch
 
 from annotator.imports.job import images_import
 from annotator.jobs import Outcome
+from annotator.models import Membership
 from learning import embeddings
 from learning.core.backbones import backbone_create
 from learning.models import PretrainRun, ProjectBackbone
 from learning.pretraining import pretrain_run_execute
+from tests.factories import MembershipFactory
+from tests.learning.conftest import answer_truthfully
 from tests.learning.test_embeddings import photos
 
 
@@ -107,3 +110,61 @@ def test_the_worker_pretrains_on_the_pool_and_switches_the_project_to_the_weight
     )
     # A redelivered message finds the run done.
     assert pretrain_run_execute(run_id=run.pk) == Outcome.SKIPPED
+
+
+@pytest.mark.django_db
+def test_a_fine_tune_needs_enough_human_labels(easy_project, api):
+    ProjectBackbone.objects.create(project=easy_project, name="small-resnet")
+    lead = MembershipFactory(project=easy_project, role=Membership.Role.LEAD).user
+    answer_truthfully(easy_project, lead, 19)
+    body = {"time_budget_s": 60, "method": "finetune"}
+
+    response = api(lead).post(url(easy_project), body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "Fine-tuning needs at least 20 human labels on the current taxonomy; this project "
+        "has 19. Label more, or pretrain with SimCLR, which needs none."
+    )
+    unknown = api(lead).post(url(easy_project), {**body, "method": "byol"}, format="json")
+    assert unknown.status_code == 400 and '"byol" is not a valid choice' in str(unknown.json())
+    answer_truthfully(easy_project, lead, 1)
+    response = api(lead).post(url(easy_project), body, format="json")
+    assert (response.status_code, response.json()["method"]) == (202, "finetune")
+    assert PretrainRun.objects.get().method == "finetune"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_fine_tunes_on_the_human_labels_and_switches_the_weights(
+    easy_project, settings, tmp_path, monkeypatch
+):
+    settings.ARBOR_WEIGHTS_DIR = tmp_path / "weights"
+    ProjectBackbone.objects.create(project=easy_project, name="small-resnet")
+    annotator = MembershipFactory(project=easy_project, role=Membership.Role.ANNOTATOR).user
+    answer_truthfully(easy_project, annotator, 24)
+    requested = []
+    monkeypatch.setattr(embeddings, "embeddings_request", lambda **kw: requested.append(kw))
+    run = PretrainRun.objects.create(
+        project=easy_project, time_budget_s=20, backbone="small-resnet", method="finetune"
+    )
+
+    assert pretrain_run_execute(run_id=run.pk) == Outcome.DONE
+
+    run.refresh_from_db()
+    assert run.state == PretrainRun.State.SUCCEEDED, run.error
+    assert (run.stats["method"], run.stats["device"]) == ("finetune", "cpu")
+    # 24 labelled images: one batch of 24 a step, 30 epochs at most, within 20 s.
+    assert run.stats["images_seen"] == 24 * run.stats["steps"] > 0
+    assert run.stats["loss_last"] < run.stats["loss_first"]
+    choice = ProjectBackbone.objects.get(project=easy_project)
+    assert (choice.name, choice.weights) == ("small-resnet", run.weights)
+    assert requested == [{"project_id": easy_project.pk}]
+    # The registry loads the file, and it holds weights the labels changed.
+    trained = backbone_create(
+        "small-resnet", weights=Path(settings.ARBOR_WEIGHTS_DIR) / run.weights
+    )
+    untrained = backbone_create("small-resnet", pretrained=False)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(trained.state_dict().values(), untrained.state_dict().values(), strict=True)
+    )

@@ -3,6 +3,7 @@ class names, marked zero-shot in the queue."""
 
 import json
 
+import open_clip
 import pytest
 from safetensors.torch import save_file
 
@@ -10,8 +11,6 @@ from annotator.models import ModelVersion, Prediction
 from learning.models import ProjectBackbone
 from learning.zeroshot_round import zeroshot_due, zeroshot_round_run
 from tests.factories import item_create
-
-open_clip = pytest.importorskip("open_clip")
 
 TINY = "arbor-test-tiny-clip"  # registered below: a few layers, random weights
 TINY_CONFIG = {

@@ -117,21 +117,48 @@ def test_finetune_learns_the_human_labels_on_the_cpu():
     taxonomy = small()
     images, columns = blob_images(per_class=12, classes=4, size=16)
     nodes = np.asarray(taxonomy.leaves)[columns]
-    backbone = TinyBackbone()
+    backbone, head = TinyBackbone(), nn.Linear(16, taxonomy.num_leaves)
+    before = {name: value.clone() for name, value in backbone.state_dict().items()}
 
-    network = finetune(
+    result = finetune(
         backbone,
-        nn.Linear(16, taxonomy.num_leaves),
+        head,
         images,
         nodes,
         taxonomy=small(),
+        time_budget_s=600,
         device="cpu",
-        epochs=15,
+        max_epochs=15,
         batch_size=16,
         learning_rate=0.05,
     )
 
-    assert network.backbone is backbone
+    # 48 images in batches of 16: 3 steps an epoch, all 15 epochs well inside the budget.
+    assert (result.steps, result.stop_reason, result.method) == (45, "max_steps", "finetune")
+    assert result.stats()["loss_last"] < result.stats()["loss_first"]
+    assert any(not torch.equal(before[name], value) for name, value in result.state_dict.items())
     with torch.no_grad():
-        logits, _ = network(torch.from_numpy(images).permute(0, 3, 1, 2).float())
+        logits = head(backbone(torch.from_numpy(images).permute(0, 3, 1, 2).float()))
     assert (logits.argmax(dim=1).numpy() == columns).mean() > 0.5  # chance is 0.25
+
+
+def test_finetune_stops_within_its_time_budget():
+    taxonomy = small()
+    images, columns = blob_images(per_class=4, classes=4, size=16)
+    ticks = iter(range(0, 1000, 10))  # every step seems to take 10 s
+
+    result = finetune(
+        TinyBackbone(),
+        nn.Linear(16, taxonomy.num_leaves),
+        images,
+        np.asarray(taxonomy.leaves)[columns],
+        taxonomy=taxonomy,
+        time_budget_s=45,
+        device="cpu",
+        batch_size=4,
+        clock=lambda: next(ticks),
+    )
+
+    # The clock starts at 0 and steps start at 10, 20 and 30 s; a fourth, from 40 s,
+    # would end past 45 s.
+    assert (result.steps, result.stop_reason) == (3, "time_budget")

@@ -12,8 +12,8 @@ from learning.core.training import (
     TrainConfig,
     balanced_weights,
     hierarchical_loss,
-    load_checkpoint,
-    save_checkpoint,
+    load_head,
+    save_head,
     train_head,
     train_network,
 )
@@ -128,44 +128,38 @@ def test_a_small_network_learns_images_above_chance_and_is_deterministic():
         assert torch.equal(first, second)
 
 
-def test_checkpoints_round_trip_and_refuse_another_taxonomy(tmp_path):
+def test_a_saved_head_round_trips_names_its_backbone_and_refuses_another_taxonomy(tmp_path):
     taxonomy = two_level()
-    network = build_network("small-resnet", taxonomy.num_leaves, seed=2)
-    path = save_checkpoint(tmp_path / "models" / "model.pt", network, taxonomy, {"round": 3})
+    head = torch.nn.Linear(512, taxonomy.num_leaves)
+    path = save_head(
+        tmp_path / "models" / "model.pt", head, taxonomy, "resnet18", "ssl.safetensors", {"v": 3}
+    )
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temp files left
-    loaded = load_checkpoint(path, taxonomy)
-    assert loaded.taxonomy == taxonomy and loaded.metadata == {"round": 3}
-    images = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
-    np.testing.assert_allclose(
-        score_images(loaded.network, images, taxonomy).leaf_probs,
-        score_images(network.eval(), images, taxonomy).leaf_probs,
-        atol=1e-6,
+    # The backbone is named, not copied: the file holds the head's 512 x 10 + 10 floats.
+    assert path.stat().st_size < 64_000
+    loaded = load_head(path, taxonomy)
+    assert (loaded.backbone, loaded.weights, loaded.metadata) == (
+        "resnet18",
+        "ssl.safetensors",
+        {"v": 3},
     )
+    assert loaded.taxonomy == taxonomy
+    embeddings = torch.randn(5, 512, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.head(embeddings), head(embeddings))
     with pytest.raises(TaxonomyMismatchError, match="cifar10-2level.*not for 'cifar10-3level'"):
-        load_checkpoint(path, three_level())
+        load_head(path, three_level())
 
 
-def test_a_patch_kmeans_checkpoint_keeps_its_learned_features(tmp_path):
-    taxonomy = small()
-    images, _ = blob_images(per_class=10, classes=4, size=16, seed=0)
-    network = build_network("patch-kmeans", taxonomy.num_leaves, centroids=8)
-    network.backbone.fit(images, num_patches=2000, iterations=3)
-    loaded = load_checkpoint(
-        save_checkpoint(tmp_path / "k.pt", network, taxonomy), taxonomy
-    ).network
-    np.testing.assert_allclose(
-        score_images(loaded, images, taxonomy).embeddings,
-        score_images(network, images, taxonomy).embeddings,
-        atol=1e-5,
-    )
-
-
-def test_overwriting_a_checkpoint_replaces_it_whole(tmp_path):
+def test_overwriting_a_head_replaces_it_whole_and_other_files_are_refused(tmp_path):
     taxonomy = small()
     path = tmp_path / "model.pt"
-    save_checkpoint(path, build_network("small-resnet", 4, seed=1), taxonomy, {"version": 1})
-    save_checkpoint(path, build_network("small-resnet", 4, seed=2), taxonomy, {"version": 2})
-    assert load_checkpoint(path).metadata == {"version": 2}
+    save_head(path, torch.nn.Linear(8, 4), taxonomy, "patch-kmeans", "", {"version": 1})
+    save_head(path, torch.nn.Linear(8, 4), taxonomy, "patch-kmeans", "", {"version": 2})
+    assert load_head(path).metadata == {"version": 2}
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="is not a head file"):
+        load_head(tmp_path / "other.pt")
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])

@@ -130,13 +130,14 @@ try {
   say(backboneMessage, errorText(error), "error");
 }
 
-// Pretraining (/pretrain/): one run at a time per project; its list is polled while a run
-// is queued or running.
+// Training the backbone (/pretrain/: SimCLR or a fine-tune): one run at a time per
+// project; its list is polled while a run is queued or running.
 const pretrainForm = document.getElementById("pretrain-form");
 const pretrainMessage = document.getElementById("pretrain-message");
 const pretrainUrl = `/api/projects/${project}/pretrain/`;
 const POLL_MS = 3000;
 const ACTIVE = new Set(["queued", "running"]);
+const METHODS = { simclr: "SimCLR", finetune: "Fine-tune" };
 let poll = null;
 let wasActive = false;
 
@@ -159,6 +160,7 @@ function pretrainRow(run) {
     "tr",
     {},
     el("td", { class: "num" }, run.id),
+    el("td", {}, METHODS[run.method] ?? run.method),
     el("td", {}, run.backbone),
     el("td", {}, run.state),
     el("td", {}, duration(run.time_budget_s)),
@@ -173,7 +175,7 @@ async function showPretrainRuns() {
   try {
     const { results: runs } = await get(`${pretrainUrl}?page_size=10`);
     document.getElementById("pretrain-runs").replaceChildren(
-      ...(runs.length ? runs.map(pretrainRow) : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No pretraining yet."))]),
+      ...(runs.length ? runs.map(pretrainRow) : [el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No training yet."))]),
     );
     active = runs.some((run) => ACTIVE.has(run.state));
     // A run that succeeded switched the backbone's weights: show them, so that saving
@@ -191,11 +193,14 @@ async function showPretrainRuns() {
 pretrainForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const budget = Number(pretrainForm.elements.time_budget_s.value);
+  const method = pretrainForm.elements.method.value;
   try {
-    const { status, data: run } = await post(pretrainUrl, { time_budget_s: budget });
+    const { status, data: run } = await post(pretrainUrl, { time_budget_s: budget, method });
     say(
       pretrainMessage,
-      status === 202 ? `Pretraining #${run.id} queued for ${duration(budget)}.` : `Pretraining #${run.id} is already ${run.state}.`,
+      status === 202
+        ? `${METHODS[method]} #${run.id} queued for ${duration(budget)}.`
+        : `${METHODS[run.method]} #${run.id} is already ${run.state}.`,
       "ok",
     );
     wasActive = true;
