@@ -89,7 +89,7 @@ def backbone_choices() -> list[dict]:
         {"name": spec.name, "summary": spec.summary, "input_size": spec.crop}
         for spec in BUILT_IN.values()
     ] + [
-        {"name": f"{prefix}:<model>", "summary": f"any {prefix} model (installed)", "input_size": 0}
+        {"name": f"{prefix}:<model>", "summary": f"any {prefix} model, by name", "input_size": 0}
         for prefix in extras_available()
     ]
 

@@ -289,10 +289,17 @@ def weights_locate(
             "them (ARBOR_ALLOW_DOWNLOADS=true)",
             cached,
         )
+    if spec.hub_id:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        raise WeightsMissing(
+            f"{spec.name} needs its pretrained weights: model.safetensors of {spec.hub_id} in "
+            f"the Hugging Face cache ({HF_HUB_CACHE}){elsewhere}, or let the server download "
+            "them (ARBOR_ALLOW_DOWNLOADS=true)",
+            weights_dir,
+        )
     raise WeightsMissing(
-        f"{spec.name} needs a weights file{elsewhere or ' (--weights FILE)'}"
-        + (", or ARBOR_ALLOW_DOWNLOADS=true to download them" if spec.hub_id else ""),
-        weights_dir,
+        f"{spec.name} needs a weights file{elsewhere or ' (--weights FILE)'}", weights_dir
     )
 
 

@@ -142,6 +142,20 @@ def test_a_lead_chooses_a_backbone_and_missing_weights_are_named(
     expect(page.locator("#backbone-message")).to_contain_text("resnet18-f37072fd.pth")
     assert not ProjectBackbone.objects.filter(project=project).exists()
 
+    # An installed package of models is one choice; its model is typed by name.
+    expect(page.locator("#backbone-model")).to_be_hidden()
+    page.locator("#backbone-name").select_option("timm:")
+    page.get_by_label("Model name").fill("resnet18")
+    page.get_by_role("button", name="Save backbone").click()
+    expect(page.locator("#backbone-message")).to_contain_text(
+        "timm:resnet18 needs its pretrained weights: model.safetensors of timm/resnet18.a1_in1k"
+    )
+    ProjectBackbone.objects.create(project=project, name="open_clip:ViT-B-32", weights="clip.pt")
+    page.reload()
+    expect(page.locator("#backbone-name")).to_have_value("open_clip:")
+    expect(page.get_by_label("Model name")).to_have_value("ViT-B-32")
+    expect(page.locator("#backbone-form input[name=weights]")).to_have_value("clip.pt")
+
 
 def test_a_fitted_backbone_is_refused_and_a_network_one_pretrained(page, cifar):
     from learning.models import PretrainRun, ProjectBackbone

@@ -91,26 +91,38 @@ async function showAutoAcceptInUse() {
 showAutoAcceptInUse();
 
 // The backbone lives on the learning side (/backbone/): a select with a line per choice.
+// An installed package of models (timm, open_clip) is one choice, "timm:", whose model is
+// typed by name.
 const backboneForm = document.getElementById("backbone-form");
 const backboneName = document.getElementById("backbone-name");
+const backboneModel = document.getElementById("backbone-model");
 const backboneMessage = document.getElementById("backbone-message");
 const backboneUrl = `/api/projects/${project}/backbone/`;
 let summaries = {};
 
+function showChoice() {
+  const byName = backboneName.value.endsWith(":");
+  document.getElementById("backbone-model-label").hidden = !byName;
+  backboneModel.required = byName;
+  document.getElementById("backbone-summary").textContent = summaries[backboneName.value] ?? "";
+}
+
 function showBackbone(state) {
-  backboneName.value = state.name;
+  const [prefix, model] = state.name.includes(":") ? state.name.split(/:(.*)/s) : [state.name, null];
+  backboneName.value = model === null ? state.name : `${prefix}:`;
+  backboneModel.value = model ?? "";
+  showChoice();
   backboneForm.elements.weights.value = state.weights;
-  document.getElementById("backbone-summary").textContent = summaries[state.name] ?? "";
   document.getElementById("backbone-progress").textContent = `${state.embedded} of ${state.total} images embedded with ${state.name}.`;
 }
 
-backboneName.addEventListener("change", () => {
-  document.getElementById("backbone-summary").textContent = summaries[backboneName.value] ?? "";
-});
+backboneName.addEventListener("change", showChoice);
 
 backboneForm.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const body = { name: backboneName.value, weights: backboneForm.elements.weights.value.trim() };
+  const choice = backboneName.value;
+  const name = choice.endsWith(":") ? `${choice}${backboneModel.value.trim()}` : choice;
+  const body = { name, weights: backboneForm.elements.weights.value.trim() };
   try {
     showBackbone((await request("PUT", backboneUrl, body)).data);
     say(backboneMessage, `Backbone saved: ${body.name}. The worker computes its embeddings.`, "ok");
@@ -121,10 +133,13 @@ backboneForm.addEventListener("submit", async (event) => {
 
 try {
   const state = await get(`${backboneUrl}?choices=1`);
-  const choices = state.choices.filter((choice) => !choice.name.endsWith("<model>"));
-  if (!choices.some((choice) => choice.name === state.name)) choices.push({ name: state.name, summary: "" });
+  // "timm:<model>" -> "timm:"; a project on a package no longer installed keeps its choice.
+  const choices = state.choices.map((choice) => ({ ...choice, name: choice.name.replace("<model>", "") }));
+  const current = state.name.includes(":") ? `${state.name.split(":")[0]}:` : state.name;
+  if (!choices.some((choice) => choice.name === current)) choices.push({ name: current, summary: "" });
   summaries = Object.fromEntries(choices.map((choice) => [choice.name, choice.summary]));
-  backboneName.replaceChildren(...choices.map((choice) => el("option", { value: choice.name }, `${choice.name}: ${choice.summary}`)));
+  const label = (choice) => (choice.name.endsWith(":") ? `${choice.name} ${choice.summary}` : `${choice.name}: ${choice.summary}`);
+  backboneName.replaceChildren(...choices.map((choice) => el("option", { value: choice.name }, label(choice))));
   showBackbone(state);
 } catch (error) {
   say(backboneMessage, errorText(error), "error");
