@@ -34,6 +34,7 @@ import torch
 
 from learning.bench_features import kept_features, unsupervised_features
 from learning.core.backbones import backbone_spec
+from learning.core.clusters import typical_pick
 from learning.core.data import ImageArray, load_image_folder
 from learning.core.networks import LeafClassifier, build_network
 from learning.core.propagation import blend, build_graph, extend, pca_axes, propagate
@@ -52,6 +53,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-images", required=True, help="held-out ImageFolder tree")
     parser.add_argument("--strategies", default="random,margin,hierarchical,balanced,combined")
     parser.add_argument("--seed-size", type=int, default=100)
+    parser.add_argument(
+        "--seed-set",
+        choices=["random", "typical"],
+        default="random",
+        help="the first labels: random, or TypiClust's typical points (kept embeddings only)",
+    )
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--budget", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
@@ -401,12 +408,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, taxonomy, pool.images, evaluation.images, pool_embeddings, eval_embeddings
     )
 
+    if args.seed_set == "typical" and pool_embeddings is None:
+        raise SystemExit("--seed-set typical needs kept embeddings (not a network trained here)")
     rounds: list[dict[str, Any]] = []
     for repeat in range(args.repeats):
-        seed_rng = np.random.default_rng(args.seed * 7919 + repeat)
-        seed_set = seed_rng.choice(
-            len(pool), min(args.seed_size, len(pool), args.budget), replace=False
-        )
+        seed_size = min(args.seed_size, len(pool), args.budget)
+        if args.seed_set == "typical":
+            seed_set = typical_pick(
+                diversity_space(pool_embeddings), seed_size, seed=args.seed * 7919 + repeat
+            )
+        else:
+            seed_rng = np.random.default_rng(args.seed * 7919 + repeat)
+            seed_set = seed_rng.choice(len(pool), seed_size, replace=False)
         for strategy in strategies:
             rounds += run_strategy(strategy, repeat, seed_set, learner, pool_labels, eval_labels)
 

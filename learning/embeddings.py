@@ -221,6 +221,16 @@ def embeddings_progress(*, project: Project) -> dict:
     }
 
 
+def kept_embeddings(*, project: Project, item_ids: np.ndarray) -> np.ndarray | None:
+    """float32 rows for ``item_ids`` under the project's backbone, or None while any is
+    still missing (the embeddings task computes them)."""
+    choice = backbone_choice_get(project=project)
+    try:
+        return _store(project, choice).read(item_ids)
+    except (KeyError, FileNotFoundError):
+        return None
+
+
 def pool_embeddings(*, project: Project, item_ids: np.ndarray):
     """``(float32 rows for item_ids, backbone)``; the missing ones are embedded first."""
     choice = backbone_choice_get(project=project)

@@ -48,8 +48,11 @@ def embeddings_compute(project_id: int) -> int:
         return 0
     done = embeddings.embeddings_compute(project=project)
     # Imported here: the web process, which queues this task, never loads torch.
+    from learning.cold_start import cold_start_prioritize
     from learning.zeroshot_round import zeroshot_round_run
 
-    # A CLIP project with no model yet gets its first predictions from the class names.
+    # A CLIP project with no model yet gets its first predictions from the class names;
+    # any other gets TypiClust's typical points first in its queue.
     zeroshot_round_run(project=project)
+    cold_start_prioritize(project=project)
     return done

@@ -225,6 +225,7 @@ SPECTACULAR_SETTINGS = {
         "MappingKindEnum": "annotator.models.TaxonomyNodeMapping.Kind",
         "GuideExampleKindEnum": "learning.models.GuideExample.Kind",
         "ModelVersionSourceEnum": "annotator.models.ModelVersion.Source",
+        "PretrainMethodEnum": "learning.models.PretrainRun.Method",
     },
 }
 

@@ -127,7 +127,8 @@ def test_a_lead_chooses_a_backbone_and_missing_weights_are_named(
 
     from learning.models import ProjectBackbone
 
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # an empty cache
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # empty caches
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     project = cifar(1)
     login(page, member(project, Membership.Role.LEAD))
     page.goto(f"/projects/{project.pk}/settings/")
@@ -148,7 +149,8 @@ def test_a_lead_chooses_a_backbone_and_missing_weights_are_named(
     page.get_by_label("Model name").fill("resnet18")
     page.get_by_role("button", name="Save backbone").click()
     expect(page.locator("#backbone-message")).to_contain_text(
-        "timm:resnet18 needs its pretrained weights: model.safetensors of timm/resnet18.a1_in1k"
+        "timm:resnet18 needs its pretrained weights: model.safetensors of timm/resnet18.a1_in1k "
+        f"in the Hugging Face cache ({tmp_path / 'hf'})"
     )
     ProjectBackbone.objects.create(project=project, name="open_clip:ViT-B-32", weights="clip.pt")
     page.reload()

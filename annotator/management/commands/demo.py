@@ -26,7 +26,10 @@ class Command(BaseCommand):
     def handle(self, *args, address: str, seed_only: bool, **options):
         # A plain `kill` (or a supervisor stopping us) must stop the worker and the server
         # too: turn SIGTERM into the same KeyboardInterrupt as Ctrl-C, so `finally` runs.
+        # SIGINT too, explicitly: started from a shell's background job, Python inherits
+        # it ignored and would never stop on it.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
