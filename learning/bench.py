@@ -37,7 +37,7 @@ from learning.core.backbones import backbone_spec
 from learning.core.clusters import typical_pick
 from learning.core.data import ImageArray, load_image_folder
 from learning.core.networks import LeafClassifier, build_network
-from learning.core.propagation import blend, build_graph, extend, pca_axes, propagate
+from learning.core.propagation import blend, build_graph, extend, pca_project, propagate
 from learning.core.scoring import embed_and_predict, score_embeddings
 from learning.core.strategies import STRATEGIES, PoolState, select
 from learning.core.taxonomy import Taxonomy
@@ -104,12 +104,6 @@ def leaf_positions(images: ImageArray, taxonomy: Taxonomy) -> np.ndarray:
     return np.array([positions[name] for name in images.class_names], dtype=np.int64)
 
 
-def diversity_space(embeddings: np.ndarray, dims: int = 64) -> np.ndarray:
-    """Embeddings on their top principal axes: a compact space for k-center distances."""
-    mean, axes = pca_axes(embeddings, dims)
-    return (embeddings - mean) @ axes
-
-
 # -- the active-learning loop -----------------------------------------------------------
 
 
@@ -146,7 +140,7 @@ class Learner:
         self.kept_space = self.graph = self.eval_neighbours = None
         if pool_embeddings is not None:
             # Kept embeddings never change: one projection and one graph serve every round.
-            self.kept_space = diversity_space(pool_embeddings)
+            self.kept_space = pca_project(pool_embeddings)
             if args.propagation_weight > 0:
                 self.graph = build_graph(pool_embeddings)
                 self.eval_neighbours = self.graph.neighbours_of(eval_embeddings)
@@ -183,7 +177,7 @@ class Learner:
         pool_probs, pool_embeddings = embed_and_predict(network, self.pool_images)
         score_s = time.perf_counter() - started
         eval_probs, _ = embed_and_predict(network, self.eval_images)
-        space = diversity_space(pool_embeddings)
+        space = pca_project(pool_embeddings)
         return RoundOutput(pool_probs, eval_probs, space, train_s, score_s)
 
 
@@ -415,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed_size = min(args.seed_size, len(pool), args.budget)
         if args.seed_set == "typical":
             seed_set = typical_pick(
-                diversity_space(pool_embeddings), seed_size, seed=args.seed * 7919 + repeat
+                pca_project(pool_embeddings), seed_size, seed=args.seed * 7919 + repeat
             )
         else:
             seed_rng = np.random.default_rng(args.seed * 7919 + repeat)

@@ -15,7 +15,7 @@ from django.db.models.functions import Random
 
 from annotator.models import Item, ModelVersion, Project
 from learning.core.clusters import typical_pick
-from learning.core.propagation import pca_axes
+from learning.core.propagation import pca_project
 from learning.embeddings import kept_embeddings
 
 # Above every random priority (0..1) and below the first model's batch (2.0).
@@ -37,8 +37,7 @@ def cold_start_prioritize(*, project: Project) -> int:
     embeddings = kept_embeddings(project=project, item_ids=item_ids)
     if embeddings is None:
         return 0
-    mean, axes = pca_axes(embeddings, 64)
-    picked = item_ids[typical_pick((embeddings - mean) @ axes, project.batch_size, seed=project.pk)]
+    picked = item_ids[typical_pick(pca_project(embeddings), project.batch_size, seed=project.pk)]
     priorities = np.linspace(FIRST, LAST, len(picked)) if len(picked) > 1 else [FIRST]
     with transaction.atomic():
         # Under the project's lock, as a round writes its model version: a model that

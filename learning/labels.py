@@ -6,6 +6,7 @@ No torch here: the web process asks these too (a fine-tune needs enough labels).
 from dataclasses import dataclass
 
 from annotator.models import Annotation, Project, Taxonomy, TaxonomyNode
+from annotator.selectors import taxonomy_current
 from learning.core.taxonomy import Taxonomy as CoreTaxonomy
 
 
@@ -34,6 +35,11 @@ class ProjectTaxonomy:
         core = CoreTaxonomy.from_leaf_paths(leaf_paths, levels=taxonomy.levels or None)
         by_path = {node.path: node for nodes in by_parent.values() for node in nodes}
         return cls(taxonomy, core, [by_path[node.path] for node in core.nodes])
+
+    @classmethod
+    def current(cls, project: Project) -> "ProjectTaxonomy":
+        """The project's latest taxonomy version."""
+        return cls.load(taxonomy_current(project=project))
 
     def core_index(self, node: TaxonomyNode) -> int:
         return self.core.node_index(node.path)

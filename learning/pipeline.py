@@ -33,7 +33,7 @@ from learning.core.evaluation import (
     samples_evaluate,
 )
 from learning.core.label_review import labels_review
-from learning.core.propagation import pca_axes
+from learning.core.propagation import pca_project
 from learning.core.scoring import PoolScores, score_embeddings
 from learning.core.strategies import PoolState, route, select
 from learning.core.training import HeadConfig, save_head, train_head
@@ -80,7 +80,7 @@ def round_run(*, run: TrainingRun) -> RoundResult:
     project = run.project
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    taxonomy = ProjectTaxonomy.load(project.taxonomies.order_by("-version").first())
+    taxonomy = ProjectTaxonomy.current(project)
     core = taxonomy.core
     items = list(
         Item.objects.filter(project=project)
@@ -122,8 +122,7 @@ def round_run(*, run: TrainingRun) -> RoundResult:
 
     started = time.perf_counter()
     # A compact space for the diversity strategies' distances.
-    mean, axes = pca_axes(embeddings, 64)
-    projected = (embeddings - mean) @ axes
+    projected = pca_project(embeddings)
     leaf_counts = np.bincount(
         [core.leaf_position(index) for index in label[train] if index in core.leaves],
         minlength=core.num_leaves,

@@ -29,7 +29,6 @@ from annotator.jobs import (
     jobs_recover,
 )
 from annotator.models import Item, Project
-from annotator.selectors import taxonomy_current
 from learning.core.files import atomic_path
 from learning.embeddings import (
     BackboneChoice,
@@ -84,7 +83,7 @@ def pretrain_run_request(
             "(small-resnet, resnet18, ...) to pretrain."
         )
     if method == PretrainRun.Method.FINETUNE:
-        labels = len(human_labels(project, _taxonomy(project)))
+        labels = len(human_labels(project, ProjectTaxonomy.current(project)))
         if labels < MIN_FINETUNE_LABELS:
             raise InvalidInput(
                 f"Fine-tuning needs at least {MIN_FINETUNE_LABELS} human labels on the "
@@ -145,10 +144,6 @@ def _weights_write(state: dict, path: Path) -> None:
         save_file(tensors, str(temporary))
 
 
-def _taxonomy(project: Project) -> ProjectTaxonomy:
-    return ProjectTaxonomy.load(taxonomy_current(project=project))
-
-
 def _pretrain(run: PretrainRun, claim: Claim, *, deadline: float) -> tuple[str, dict]:
     """Train and write the weights; ``(file name, stats)``."""
     import numpy as np
@@ -178,7 +173,7 @@ def _pretrain(run: PretrainRun, claim: Claim, *, deadline: float) -> tuple[str, 
 
     items = Item.objects.filter(project=run.project).order_by("pk")
     if run.method == PretrainRun.Method.FINETUNE:
-        taxonomy = _taxonomy(run.project)
+        taxonomy = ProjectTaxonomy.current(run.project)
         labels = human_labels(run.project, taxonomy)
         names = dict(items.filter(pk__in=list(labels)).values_list("pk", "image"))
         # The labelled images only, in memory: a few thousand at the backbone's size.

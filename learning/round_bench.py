@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from learning.core.embedding_store import EmbeddingStore
-from learning.core.propagation import pca_axes
+from learning.core.propagation import pca_project
 from learning.core.scoring import score_embeddings
 from learning.core.strategies import PoolState, select
 from learning.core.taxonomy import Taxonomy
@@ -54,8 +54,7 @@ def main() -> None:
     scores = score_embeddings(head, emb, tax)
     t["score"] = time.perf_counter() - s0
     s0 = time.perf_counter()
-    mean, axes = pca_axes(emb, 64)
-    proj = (emb - mean) @ axes
+    proj = pca_project(emb)
     t["pca"] = time.perf_counter() - s0
     s0 = time.perf_counter()
     select(

@@ -345,7 +345,7 @@ class _Evaluation:
         from learning.embeddings import backbone_ready
         from learning.labels import ProjectTaxonomy
 
-        self.taxonomy = ProjectTaxonomy.load(taxonomy_current(project=project)).core
+        self.taxonomy = ProjectTaxonomy.current(project).core
         paths = list_image_folder(folder)
         self.embeddings = backbone_ready(project=project).embed_files(paths)
         self.truth = np.array([self.taxonomy.leaf_names.index(path.parent.name) for path in paths])

@@ -45,7 +45,7 @@ def zeroshot_round_run(*, project: Project) -> ModelVersion | None:
         return None
     import open_clip
 
-    taxonomy = ProjectTaxonomy.load(project.taxonomies.order_by("-version").first())
+    taxonomy = ProjectTaxonomy.current(project)
     core = taxonomy.core
     items = list(
         Item.objects.filter(project=project).order_by("id").values_list("id", "state", "sample")

@@ -83,6 +83,12 @@ def pca_axes(embeddings: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]
     return mean, np.ascontiguousarray(axes, dtype=np.float32)
 
 
+def pca_project(embeddings: np.ndarray, dims: int = 64) -> np.ndarray:
+    """Embeddings on their top ``dims`` principal axes: a compact space for distances."""
+    mean, axes = pca_axes(embeddings, dims)
+    return (np.asarray(embeddings, dtype=np.float32) - mean) @ axes
+
+
 def build_graph(embeddings: np.ndarray, neighbours: int = 10, dims: int = 128) -> NeighbourGraph:
     """k-NN graph over the pool: PCA to ``dims``, unit length, cosine neighbours."""
     mean, axes = pca_axes(embeddings, dims)

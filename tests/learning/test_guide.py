@@ -18,7 +18,7 @@ LEAVES = ["vehicle/airplane", "vehicle/truck", "animal/cat", "animal/dog", "anim
 def _round(project, per_leaf=8, confusion=None):
     """A project with ``per_leaf`` answered items per leaf, and what a round has in scope:
     one embedding direction per leaf, its 7th and 8th items off towards other classes."""
-    taxonomy = ProjectTaxonomy.load(selectors.taxonomy_current(project=project))
+    taxonomy = ProjectTaxonomy.current(project)
     rng = np.random.default_rng(0)
     item_ids, label, embeddings = [], [], []
     for number, leaf in enumerate(LEAVES):
